@@ -1,0 +1,87 @@
+/** One field-level complaint of a 400 answer. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/**
+ * An error that is answered as an RFC 9457 problem. Handlers throw these; the one error handler
+ * (http/problem.ts) turns them into `application/problem+json`.
+ */
+export class Problem extends Error {
+  override name = 'Problem';
+  constructor(
+    readonly status: number,
+    /** Short slug naming the kind of problem; becomes the `type` URI. */
+    readonly slug: string,
+    readonly title: string,
+    readonly detail: string,
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+  }
+}
+
+export class ValidationProblem extends Problem {
+  constructor(errors: FieldError[], detail = 'The request is not valid; see errors.') {
+    super(400, 'validation', 'Invalid request', detail, { errors });
+  }
+}
+
+export class BadRequestProblem extends Problem {
+  constructor(detail: string) {
+    super(400, 'bad-request', 'Bad request', detail);
+  }
+}
+
+export class UnauthorizedProblem extends Problem {
+  constructor(detail = 'A valid access token is required.', tokenGiven = false) {
+    super(401, 'unauthorized', 'Unauthorized', detail, {
+      headers: { 'WWW-Authenticate': tokenGiven ? 'Bearer error="invalid_token"' : 'Bearer' },
+    });
+  }
+}
+
+export class ForbiddenProblem extends Problem {
+  constructor(detail: string) {
+    super(403, 'forbidden', 'Forbidden', detail);
+  }
+}
+
+export class NotFoundProblem extends Problem {
+  constructor(detail = 'No such resource.') {
+    super(404, 'not-found', 'Not found', detail);
+  }
+}
+
+export class ConflictProblem extends Problem {
+  constructor(detail: string) {
+    super(409, 'conflict', 'Conflict', detail);
+  }
+}
+
+export class PayloadTooLargeProblem extends Problem {
+  constructor(limitBytes: number) {
+    super(413, 'payload-too-large', 'Payload too large', `Request bodies are limited to ${limitBytes} bytes.`);
+  }
+}
+
+export class UnsupportedMediaTypeProblem extends Problem {
+  constructor(detail = 'Send application/json, application/x-www-form-urlencoded or text/plain holding JSON.') {
+    super(415, 'unsupported-media-type', 'Unsupported media type', detail);
+  }
+}
+
+export class TooManyRequestsProblem extends Problem {
+  constructor(detail = 'Too many requests; retry later.', retryAfterSeconds?: number) {
+    super(429, 'rate-limited', 'Too many requests', detail, {
+      headers: retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) },
+    });
+  }
+}
+
+export class ServiceUnavailableProblem extends Problem {
+  constructor(detail = 'The service is not ready; retry shortly.') {
+    super(503, 'unavailable', 'Service unavailable', detail, { headers: { 'Retry-After': '2' } });
+  }
+}

@@ -1,0 +1,74 @@
+import cors from 'cors';
+import express, { type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import { redactUrl } from '../log.js';
+import { accountRoutes, signInRoutes } from '../routes/accounts.js';
+import { healthRoutes } from '../routes/health.js';
+import { messageRoutes } from '../routes/messages.js';
+import { threadRoutes } from '../routes/threads.js';
+import { authenticate } from './auth.js';
+import { parseBodies } from './body.js';
+import type { AppContext } from './context.js';
+import { errorHandler, notFoundHandler } from './problem.js';
+import { userLimiter } from './rate-limit.js';
+
+/** Old mobile browsers cache POST answers; polls and actions must never be served from a cache. */
+const noStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+};
+
+/**
+ * The Express application. Order matters: logging, security headers and CORS first; then the
+ * API (body parsing, sign-in, authentication, per-user rate limit, routes); then 404 and the
+ * one error handler.
+ */
+export function createApp(ctx: AppContext): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', ctx.config.trustProxy);
+
+  app.use(
+    pinoHttp({
+      logger: ctx.logger,
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    }),
+  );
+  app.use(
+    helmet({
+      referrerPolicy: { policy: 'no-referrer' },
+      // Served over plain HTTP on intranets too: upgrading subresources to HTTPS would break the page.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    }),
+  );
+  if (ctx.config.corsOrigins.length > 0) {
+    app.use(
+      cors({
+        origin: ctx.config.corsOrigins,
+        credentials: true,
+        allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'Idempotency-Key'],
+        exposedHeaders: ['Retry-After', 'RateLimit', 'RateLimit-Policy'],
+        maxAge: 600,
+      }),
+    );
+  }
+
+  app.use(healthRoutes(ctx));
+
+  const v1 = express.Router();
+  v1.use(noStore, ...parseBodies());
+  v1.use(signInRoutes(ctx));
+  v1.use(authenticate(ctx.pool), userLimiter(ctx.pool, ctx.logger, ctx.config.rateLimitPerMin));
+  v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx));
+  app.use('/v1', v1);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(ctx.logger));
+  return app;
+}

@@ -1,0 +1,70 @@
+import { parseCookie } from 'cookie';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Pool } from 'pg';
+import { hashToken, looksLikeToken } from '../auth/tokens.js';
+import { UnauthorizedProblem } from '../errors.js';
+import { findSession, type AuthenticatedSession } from '../store/sessions.js';
+
+/** The HttpOnly cookie login and register set; honoured on the two stream endpoints only (no CSRF). */
+export const SESSION_COOKIE = 'postline_session';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Set by {@link authenticate}. */
+    auth?: AuthenticatedSession;
+    /** An `access_token` field taken out of a POST body (old IE's XDomainRequest); never logged. */
+    bodyAccessToken?: string;
+  }
+}
+
+export interface TokenSources {
+  /** Accept `?access_token=` (EventSource and XDomainRequest cannot set headers). */
+  query: boolean;
+  /** Accept the session cookie. */
+  cookie: boolean;
+}
+
+/** Where the token came from, in the contract's order of preference. */
+function presentedToken(req: Request, sources: TokenSources): string | undefined {
+  const header = req.headers.authorization;
+  if (header !== undefined) {
+    const match = /^Bearer +(\S+) *$/i.exec(header);
+    return match?.[1] ?? '';
+  }
+  if (req.bodyAccessToken !== undefined) return req.bodyAccessToken;
+  if (sources.query && typeof req.query.access_token === 'string') return req.query.access_token;
+  if (sources.cookie && req.headers.cookie) return parseCookie(req.headers.cookie)[SESSION_COOKIE];
+  return undefined;
+}
+
+/** Resolve the caller's session from a token, or throw 401. */
+export async function resolveSession(pool: Pool, req: Request, sources: TokenSources): Promise<AuthenticatedSession> {
+  const token = presentedToken(req, sources);
+  if (token === undefined) throw new UnauthorizedProblem();
+  const session = looksLikeToken(token) ? await findSession(pool, hashToken(token)) : undefined;
+  if (!session) throw new UnauthorizedProblem('The access token is invalid, expired or revoked.', true);
+  return session;
+}
+
+/** Middleware: 401 unless the request carries a live token; sets `req.auth`. */
+export function authenticate(pool: Pool, sources: TokenSources = { query: false, cookie: false }): RequestHandler {
+  return async (req, _res, next) => {
+    req.auth = await resolveSession(pool, req, sources);
+    next();
+  };
+}
+
+/** The authenticated session of a request that passed {@link authenticate}. */
+export function requireAuth(req: Request): AuthenticatedSession {
+  if (!req.auth) throw new UnauthorizedProblem();
+  return req.auth;
+}
+
+/** Set the session cookie: HttpOnly, SameSite=Lax, scoped to the API, Secure over HTTPS. */
+export function setSessionCookie(req: Request, res: Response, token: string, maxAgeMs: number): void {
+  res.cookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/v1', maxAge: maxAgeMs });
+}
+
+export function clearSessionCookie(req: Request, res: Response): void {
+  res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/v1' });
+}

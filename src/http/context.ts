@@ -1,0 +1,14 @@
+import type { Pool } from 'pg';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { SendQueue } from '../store/messages.js';
+
+/** What the HTTP layer needs from the rest of the instance. */
+export interface AppContext {
+  config: Config;
+  pool: Pool;
+  logger: Logger;
+  sendQueue: SendQueue;
+  /** True when Postgres answers and the LISTEN connection is up. */
+  isReady: () => Promise<boolean>;
+}

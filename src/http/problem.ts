@@ -1,0 +1,85 @@
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import {
+  BadRequestProblem,
+  NotFoundProblem,
+  PayloadTooLargeProblem,
+  Problem,
+  ServiceUnavailableProblem,
+  UnsupportedMediaTypeProblem,
+} from '../errors.js';
+import type { Logger } from '../log.js';
+import { BODY_LIMIT_BYTES } from './body.js';
+
+/** Problem types are URNs: stable names, documented in docs/api.md, not links. */
+const PROBLEM_BASE = 'urn:postline:problem:';
+
+/** Write an RFC 9457 problem answer. */
+export function sendProblem(res: Response, problem: Problem): void {
+  for (const [name, value] of Object.entries(problem.extra.headers ?? {})) res.setHeader(name, value);
+  res
+    .status(problem.status)
+    .type('application/problem+json')
+    .send(
+      JSON.stringify({
+        type: PROBLEM_BASE + problem.slug,
+        title: problem.title,
+        status: problem.status,
+        detail: problem.detail,
+        ...(problem.extra.errors && { errors: problem.extra.errors }),
+      }),
+    );
+}
+
+/** Postgres SQLSTATEs and socket errors that mean "the database is not there right now". */
+function isDatabaseUnavailable(error: { code?: unknown; message?: unknown }): boolean {
+  const code = typeof error.code === 'string' ? error.code : '';
+  if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code)) {
+    return true;
+  }
+  const message = typeof error.message === 'string' ? error.message : '';
+  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error/i.test(message);
+}
+
+/** Map what the stack throws (our problems, body-parser errors, database outages) to a problem. */
+function toProblem(error: unknown): Problem | undefined {
+  if (error instanceof Problem) return error;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const failure = error as { type?: unknown; status?: unknown; code?: unknown; message?: unknown };
+  switch (failure.type) {
+    case 'entity.parse.failed':
+      return new BadRequestProblem('The body is not well-formed JSON.');
+    case 'entity.too.large':
+      return new PayloadTooLargeProblem(BODY_LIMIT_BYTES);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new UnsupportedMediaTypeProblem('Send the body in UTF-8.');
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'parameters.too.many':
+      return new BadRequestProblem('The body could not be read.');
+  }
+  if (isDatabaseUnavailable(failure)) return new ServiceUnavailableProblem('The database is unavailable; retry shortly.');
+  if (typeof failure.status === 'number' && failure.status >= 400 && failure.status < 500) {
+    return new BadRequestProblem('The request could not be processed.');
+  }
+  return undefined;
+}
+
+export const notFoundHandler: RequestHandler = () => {
+  throw new NotFoundProblem('No such route.');
+};
+
+/** The one error handler: every failure leaves as problem+json, never a stack trace or an HTML page. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, _next) => {
+    const problem = toProblem(error);
+    if (!problem || problem.status >= 500) {
+      logger.error({ err: error, method: req.method, path: req.path }, problem ? 'request failed: database unavailable' : 'request failed');
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    sendProblem(res, problem ?? new Problem(500, 'internal', 'Internal error', 'Something went wrong on our side.'));
+  };
+}

@@ -1,0 +1,83 @@
+import type { RequestHandler } from 'express';
+import { rateLimit, type Options, type Store } from 'express-rate-limit';
+import type { Pool } from 'pg';
+import { TooManyRequestsProblem } from '../errors.js';
+import type { Logger } from '../log.js';
+import { countHit, currentHits, forgetHits, uncountHit } from '../store/rate-limits.js';
+import { requireAuth } from './auth.js';
+
+/** An express-rate-limit Store on our own pool: one atomic upsert per request, shared by all instances. */
+class PostgresStore implements Store {
+  readonly localKeys = false;
+  private windowMs = 60_000;
+
+  constructor(
+    private readonly pool: Pool,
+    readonly prefix: string,
+  ) {}
+
+  init(options: Options): void {
+    this.windowMs = options.windowMs;
+  }
+
+  async increment(key: string) {
+    const { hits, resetAt } = await countHit(this.pool, this.prefix + key, this.windowMs);
+    return { totalHits: hits, resetTime: resetAt };
+  }
+
+  async get(key: string) {
+    const current = await currentHits(this.pool, this.prefix + key);
+    return current && { totalHits: current.hits, resetTime: current.resetAt };
+  }
+
+  decrement(key: string) {
+    return uncountHit(this.pool, this.prefix + key);
+  }
+
+  resetKey(key: string) {
+    return forgetHits(this.pool, this.prefix + key);
+  }
+}
+
+const passThrough: RequestHandler = (_req, _res, next) => next();
+
+function limiter(
+  pool: Pool,
+  logger: Logger,
+  options: { prefix: string; perMinute: number; keyGenerator?: Options['keyGenerator']; detail: string },
+): RequestHandler {
+  if (options.perMinute === 0) return passThrough;
+  return rateLimit({
+    windowMs: 60_000,
+    limit: options.perMinute,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    store: new PostgresStore(pool, options.prefix),
+    logger,
+    ...(options.keyGenerator && { keyGenerator: options.keyGenerator }),
+    handler: (req, _res, next) => {
+      const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      const retryAfter = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;
+      next(new TooManyRequestsProblem(options.detail, retryAfter));
+    },
+  });
+}
+
+/** Register/login attempts per client IP (POSTLINE_AUTH_RATE_LIMIT_PER_MIN; 0 = off). */
+export function authAttemptLimiter(pool: Pool, logger: Logger, perMinute: number): RequestHandler {
+  return limiter(pool, logger, {
+    prefix: 'auth:',
+    perMinute,
+    detail: 'Too many sign-in attempts from this address; retry later.',
+  });
+}
+
+/** Requests per signed-in user, on every instance together (POSTLINE_RATE_LIMIT_PER_MIN; 0 = off). */
+export function userLimiter(pool: Pool, logger: Logger, perMinute: number): RequestHandler {
+  return limiter(pool, logger, {
+    prefix: 'user:',
+    perMinute,
+    keyGenerator: (req) => requireAuth(req).user.id,
+    detail: 'Too many requests for this user; retry later.',
+  });
+}

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { ValidationProblem } from '../errors.js';
+
+/**
+ * The input schemas of the HTTP contract, and the one place that turns a failed parse into a
+ * 400 problem. Unknown fields are ignored (zod strips them).
+ */
+
+const MAX_BIGINT = 9223372036854775807n;
+
+/** Length in Unicode code points, so an emoji counts as one character. */
+const codePoints = (text: string) => [...text].length;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const CONTROL = /\p{Cc}/u;
+const CONTROL_EXCEPT_LINE_BREAKS = /[^\P{Cc}\n\r\t]/u;
+
+/** The message for a value of the wrong type, or "is required" when it is missing. */
+const must = (what: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : what);
+
+/** Trimmed text of min..max code points, without control characters (line breaks if allowed). */
+function text(min: number, max: number, options: { multiline?: boolean } = {}) {
+  const forbidden = options.multiline ? CONTROL_EXCEPT_LINE_BREAKS : CONTROL;
+  return z
+    .string({ error: must('must be a string') })
+    .trim()
+    .refine((value) => codePoints(value) >= min, min === 1 ? 'must not be empty' : `must be at least ${min} characters`)
+    .refine((value) => codePoints(value) <= max, `must be at most ${max} characters`)
+    .refine((value) => !forbidden.test(value), 'must not contain control characters')
+    .refine((value) => !LONE_SURROGATE.test(value), 'must be valid Unicode');
+}
+
+/** A database id: a positive integer as a string (a JSON number that is a safe integer is accepted too). */
+export const id = z.preprocess(
+  (value) => (typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? String(value) : value),
+  z
+    .string({ error: must('must be an id string') })
+    .regex(/^[1-9][0-9]{0,18}$/, 'must be an id (a positive integer)')
+    .refine((value) => BigInt(value) <= MAX_BIGINT, 'must be an id (a positive integer)'),
+);
+
+/** A whole number given in a query string, within bounds; anything else is rejected, never clamped. */
+export function queryInteger(min: number, max: number) {
+  return z
+    .string({ error: must(`must be a whole number from ${min} to ${max}`) })
+    .regex(/^\d{1,16}$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .refine((value) => value >= min && value <= max, `must be a whole number from ${min} to ${max}`);
+}
+
+/** true/false, also as the strings a form body sends. */
+const flag = z.preprocess(
+  (value) => (value === 'true' ? true : value === 'false' ? false : value),
+  z.boolean({ error: must('must be true or false') }),
+);
+
+/** A client-chosen idempotency key: 1-128 visible ASCII characters. */
+export const clientId = z
+  .string({ error: must('must be a string') })
+  .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 visible ASCII characters');
+
+export const username = z
+  .string({ error: must('must be a string') })
+  .regex(/^[a-z0-9_.-]{3,32}$/, 'must be 3-32 characters of a-z, 0-9, "_", "." or "-"');
+
+const password = z
+  .string({ error: must('must be a string') })
+  .refine((value) => codePoints(value) >= 8 && codePoints(value) <= 256, 'must be 8-256 characters');
+
+export const registerBody = z.object({
+  username,
+  password,
+  displayName: text(1, 64).optional(),
+});
+
+export const loginBody = z.object({
+  username: z.string({ error: must('must be a string') }).max(64, 'is too long'),
+  password: z.string({ error: must('must be a string') }).max(1024, 'is too long'),
+});
+
+export const userLookupQuery = z.object({ username });
+
+export const createThreadBody = z.object({
+  // A form body sends a single member as a plain string.
+  members: z.preprocess(
+    (value) => (typeof value === 'string' ? [value] : value),
+    z.array(id, { error: must('must be a list of user ids') }).max(1000, 'has too many members'),
+  ),
+  title: text(1, 100).nullish(),
+});
+
+export const listThreadsQuery = z.object({
+  limit: queryInteger(1, 200).default(50),
+  before: id.optional(),
+});
+
+export const threadParams = z.object({ threadId: id });
+export const memberParams = z.object({ threadId: id, userId: id });
+export const addMemberBody = z.object({ userId: id });
+
+const seqNumber = queryInteger(1, Number.MAX_SAFE_INTEGER);
+export const listMessagesQuery = z.object({
+  before: seqNumber.optional(),
+  after: seqNumber.optional(),
+  limit: queryInteger(1, 200).default(50),
+});
+
+export const sendMessageBody = z.object({
+  body: text(1, 4000, { multiline: true }),
+  clientId: clientId.optional(),
+});
+
+export const typingBody = z.object({ typing: flag });
+export const seenBody = z.object({ upTo: id });
+
+/**
+ * Parse `input` with `schema`, or throw a 400 problem listing every complaint. `name` labels a
+ * complaint about the input as a whole (a header, say).
+ */
+export function parse<Schema extends z.ZodType>(schema: Schema, input: unknown, name = '(root)'): z.output<Schema> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  throw new ValidationProblem(
+    result.error.issues.map((issue) => ({
+      path: issue.path.map(String).join('.') || name,
+      message: issue.message,
+    })),
+  );
+}

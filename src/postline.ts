@@ -1,0 +1,64 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { createPool } from './db/pool.js';
+import { createApp } from './http/app.js';
+import type { Logger } from './log.js';
+import { SendQueue } from './store/messages.js';
+
+export interface Instance {
+  /** Base URL the instance serves on, e.g. http://127.0.0.1:3000 */
+  url: string;
+  server: http.Server;
+  /** Graceful stop: no new connections, in-flight requests finish, then the pool closes. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start one postline instance on an already migrated database: the pool, the send queue, the
+ * HTTP server. Several instances on one database act as one service.
+ */
+export async function startInstance(config: Config, logger: Logger, databaseUrl: string): Promise<Instance> {
+  const pool = createPool(databaseUrl, config.dbPoolSize, logger);
+  const sendQueue = new SendQueue(pool);
+  const app = createApp({
+    config,
+    pool,
+    logger,
+    sendQueue,
+    isReady: async () => {
+      try {
+        await pool.query('SELECT 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  });
+  const server = http.createServer(app);
+  // Longer than common load balancer idle timeouts, so the balancer closes idle connections first.
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  logger.info({ url }, 'postline is listening');
+
+  return {
+    url,
+    server,
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+      await sendQueue.drain();
+      await pool.end();
+    },
+  };
+}

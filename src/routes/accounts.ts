@@ -1,0 +1,67 @@
+import { Router, type Request, type Response } from 'express';
+import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from '../auth/passwords.js';
+import { generateToken, hashToken } from '../auth/tokens.js';
+import { ConflictProblem, UnauthorizedProblem } from '../errors.js';
+import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
+import type { AppContext } from '../http/context.js';
+import { authAttemptLimiter } from '../http/rate-limit.js';
+import { loginBody, parse, registerBody, userLookupQuery } from '../http/validate.js';
+import { deleteSession, insertSession } from '../store/sessions.js';
+import { findCredentials, findUsersByUsername, insertUser, type User } from '../store/users.js';
+
+/** POST /v1/users and POST /v1/sessions: public, behind the sign-in rate limit. */
+export function signInRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const limitAttempts = authAttemptLimiter(ctx.pool, ctx.logger, ctx.config.authRateLimitPerMin);
+
+  async function startSession(req: Request, res: Response, user: User): Promise<void> {
+    const token = generateToken();
+    await insertSession(ctx.pool, user.id, hashToken(token), ctx.config.tokenTtlMs);
+    setSessionCookie(req, res, token, ctx.config.tokenTtlMs);
+    res.status(201).json({ user, token });
+  }
+
+  router.post('/users', limitAttempts, async (req, res) => {
+    const input = parse(registerBody, req.body);
+    const user = await insertUser(ctx.pool, {
+      username: input.username,
+      displayName: input.displayName ?? input.username,
+      passwordHash: await hashPassword(input.password),
+    });
+    if (!user) throw new ConflictProblem('That username is taken.');
+    await startSession(req, res, user);
+  });
+
+  router.post('/sessions', limitAttempts, async (req, res) => {
+    const input = parse(loginBody, req.body);
+    const found = await findCredentials(ctx.pool, input.username);
+    // Hash even for an unknown user, so the answer time does not tell which usernames exist.
+    const valid = await verifyPassword(input.password, found?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    if (!found || !valid) throw new UnauthorizedProblem('Wrong username or password.');
+    await startSession(req, res, found.user);
+  });
+
+  return router;
+}
+
+/** The signed-in user's own account and session. */
+export function accountRoutes(ctx: AppContext): Router {
+  const router = Router();
+
+  router.delete('/sessions/current', async (req, res) => {
+    await deleteSession(ctx.pool, requireAuth(req).sessionId);
+    clearSessionCookie(req, res);
+    res.status(204).end();
+  });
+
+  router.get('/me', (req, res) => {
+    res.json({ user: requireAuth(req).user });
+  });
+
+  router.get('/users', async (req, res) => {
+    const { username } = parse(userLookupQuery, req.query);
+    res.json({ users: await findUsersByUsername(ctx.pool, username) });
+  });
+
+  return router;
+}

@@ -1,0 +1,54 @@
+import type { Pool } from 'pg';
+import type { User } from './users.js';
+
+export interface AuthenticatedSession {
+  sessionId: string;
+  user: User;
+}
+
+export async function insertSession(pool: Pool, userId: string, tokenHash: Buffer, ttlMs: number): Promise<void> {
+  await pool.query(
+    `INSERT INTO sessions (user_id, token_hash, expires_at)
+     VALUES ($1, $2, now() + $3 * interval '1 millisecond')`,
+    [userId, tokenHash, ttlMs],
+  );
+}
+
+/** The live (unexpired) session a token hash belongs to. */
+export async function findSession(pool: Pool, tokenHash: Buffer): Promise<AuthenticatedSession | undefined> {
+  const { rows } = await pool.query<{ session_id: string; user: User }>(
+    `SELECT s.id AS session_id, postline_user_json(u) AS user
+       FROM sessions s JOIN users u ON u.id = s.user_id
+      WHERE s.token_hash = $1 AND s.expires_at > now()`,
+    [tokenHash],
+  );
+  const row = rows[0];
+  return row && { sessionId: row.session_id, user: row.user };
+}
+
+/**
+ * Revoke a session. The row is deleted, so every instance's next lookup fails at once; the
+ * NOTIFY in the same statement lets instances end the session's open streams right away.
+ */
+export async function deleteSession(pool: Pool, sessionId: string): Promise<void> {
+  await pool.query(
+    `WITH revoked AS (DELETE FROM sessions WHERE id = $1 RETURNING id)
+     SELECT pg_notify('postline_ephemeral', json_build_object('kind', 'revoked', 'sessionId', id::text)::text)
+       FROM revoked`,
+    [sessionId],
+  );
+}
+
+/** Of the given sessions, those that are still valid (open streams re-check them periodically). */
+export async function liveSessionIds(pool: Pool, sessionIds: string[]): Promise<Set<string>> {
+  const { rows } = await pool.query<{ id: string }>(
+    'SELECT id::text FROM sessions WHERE id = ANY ($1::bigint[]) AND expires_at > now()',
+    [sessionIds],
+  );
+  return new Set(rows.map((row) => row.id));
+}
+
+export async function deleteExpiredSessions(pool: Pool): Promise<number> {
+  const { rowCount } = await pool.query('DELETE FROM sessions WHERE expires_at <= now()');
+  return rowCount ?? 0;
+}

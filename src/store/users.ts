@@ -1,0 +1,43 @@
+import type { Pool } from 'pg';
+
+/** The contract's `user` object. */
+export interface User {
+  id: string;
+  username: string;
+  displayName: string;
+}
+
+/** Insert a user; undefined when the username is taken. */
+export async function insertUser(
+  pool: Pool,
+  input: { username: string; displayName: string; passwordHash: string },
+): Promise<User | undefined> {
+  const { rows } = await pool.query<{ user: User }>(
+    `INSERT INTO users (username, display_name, password_hash) VALUES ($1, $2, $3)
+     ON CONFLICT (username) DO NOTHING
+     RETURNING postline_user_json(users) AS user`,
+    [input.username, input.displayName, input.passwordHash],
+  );
+  return rows[0]?.user;
+}
+
+/** The user and stored password hash for a login attempt. */
+export async function findCredentials(
+  pool: Pool,
+  username: string,
+): Promise<{ user: User; passwordHash: string } | undefined> {
+  const { rows } = await pool.query<{ user: User; password_hash: string }>(
+    'SELECT postline_user_json(users) AS user, password_hash FROM users WHERE username = $1',
+    [username],
+  );
+  const row = rows[0];
+  return row && { user: row.user, passwordHash: row.password_hash };
+}
+
+export async function findUsersByUsername(pool: Pool, username: string): Promise<User[]> {
+  const { rows } = await pool.query<{ user: User }>(
+    'SELECT postline_user_json(users) AS user FROM users WHERE username = $1',
+    [username],
+  );
+  return rows.map((row) => row.user);
+}
