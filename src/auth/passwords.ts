@@ -1,32 +1,49 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
-/** scrypt cost (N = 2^15, r = 8, p = 1): ~50 ms and 32 MiB per hash, per OWASP's guidance. */
-const PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
-const MAX_MEMORY = 64 * 1024 * 1024;
+const BLOCK_SIZE = 8;
+const PARALLELISM = 1;
 
 function derive(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
-  const options: ScryptOptions = { ...params, maxmem: MAX_MEMORY };
+  // scrypt needs 128 * N * r bytes; allow that plus headroom.
+  const maxmem = 256 * params.N * params.r;
   return new Promise((resolve, reject) =>
-    scrypt(password.normalize('NFC'), salt, KEY_LENGTH, options, (error, key) => (error ? reject(error) : resolve(key))),
+    scrypt(password.normalize('NFC'), salt, KEY_LENGTH, { ...params, maxmem }, (error, key) =>
+      error ? reject(error) : resolve(key),
+    ),
   );
 }
 
-/** Hash a password as `scrypt$N$r$p$salt$key` (base64url parts), so costs can change later. */
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await derive(password, salt, PARAMS);
-  return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64url'), key.toString('base64url')].join('$');
-}
+/**
+ * Salted scrypt password hashes, stored as `scrypt$N$r$p$salt$key` (base64url parts), so the
+ * cost can change later without invalidating stored hashes.
+ */
+export class PasswordHasher {
+  private readonly params: { N: number; r: number; p: number };
+  private dummyHash: Promise<string> | undefined;
 
-/** Compare in constant time. A malformed stored hash never matches. */
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const [scheme, n, r, p, salt, key] = stored.split('$');
-  if (scheme !== 'scrypt' || !salt || !key) return false;
-  const expected = Buffer.from(key, 'base64url');
-  const actual = await derive(password, Buffer.from(salt, 'base64url'), { N: Number(n), r: Number(r), p: Number(p) });
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
-}
+  /** @param costLog2 - log2 of scrypt's N. The default, 15, costs ~32 MiB and tens of ms per hash. */
+  constructor(costLog2 = 15) {
+    this.params = { N: 2 ** costLog2, r: BLOCK_SIZE, p: PARALLELISM };
+  }
 
-/** A hash to verify against when the user does not exist, so both failures take the same time. */
-export const DUMMY_PASSWORD_HASH = await hashPassword(randomBytes(16).toString('hex'));
+  async hash(password: string): Promise<string> {
+    const salt = randomBytes(16);
+    const key = await derive(password, salt, this.params);
+    const { N, r, p } = this.params;
+    return ['scrypt', N, r, p, salt.toString('base64url'), key.toString('base64url')].join('$');
+  }
+
+  /**
+   * Compare in constant time. Without a stored hash (unknown user) a dummy is checked, so that
+   * both failures take the same time and do not tell which usernames exist.
+   */
+  async verify(password: string, stored: string | undefined): Promise<boolean> {
+    this.dummyHash ??= this.hash(randomBytes(16).toString('hex'));
+    const [scheme, n, r, p, salt, key] = (stored ?? (await this.dummyHash)).split('$');
+    if (scheme !== 'scrypt' || !salt || !key) return false;
+    const expected = Buffer.from(key, 'base64url');
+    const actual = await derive(password, Buffer.from(salt, 'base64url'), { N: Number(n), r: Number(r), p: Number(p) });
+    return stored !== undefined && actual.length === expected.length && timingSafeEqual(actual, expected);
+  }
+}

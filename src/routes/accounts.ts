@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from '../auth/passwords.js';
+import { PasswordHasher } from '../auth/passwords.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
 import { ConflictProblem, UnauthorizedProblem } from '../errors.js';
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
@@ -13,6 +13,7 @@ import { findCredentials, findUsersByUsername, insertUser, type User } from '../
 export function signInRoutes(ctx: AppContext): Router {
   const router = Router();
   const limitAttempts = authAttemptLimiter(ctx.pool, ctx.logger, ctx.config.authRateLimitPerMin);
+  const passwords = new PasswordHasher(ctx.config.scryptCostLog2);
 
   async function startSession(req: Request, res: Response, user: User): Promise<void> {
     const token = generateToken();
@@ -26,7 +27,7 @@ export function signInRoutes(ctx: AppContext): Router {
     const user = await insertUser(ctx.pool, {
       username: input.username,
       displayName: input.displayName ?? input.username,
-      passwordHash: await hashPassword(input.password),
+      passwordHash: await passwords.hash(input.password),
     });
     if (!user) throw new ConflictProblem('That username is taken.');
     await startSession(req, res, user);
@@ -35,8 +36,7 @@ export function signInRoutes(ctx: AppContext): Router {
   router.post('/sessions', limitAttempts, async (req, res) => {
     const input = parse(loginBody, req.body);
     const found = await findCredentials(ctx.pool, input.username);
-    // Hash even for an unknown user, so the answer time does not tell which usernames exist.
-    const valid = await verifyPassword(input.password, found?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    const valid = await passwords.verify(input.password, found?.passwordHash);
     if (!found || !valid) throw new UnauthorizedProblem('Wrong username or password.');
     await startSession(req, res, found.user);
   });

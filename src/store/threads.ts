@@ -193,7 +193,7 @@ export async function removeMember(
     if (!removed.rowCount) throw new NotFoundProblem('That user is not a member of this thread.');
     await client.query('UPDATE threads SET updated_at = now() WHERE id = $1', [input.threadId]);
     await client.query(
-      `SELECT postline_append_event('thread.removed', $1, ARRAY[$2::bigint], json_build_object('threadId', $1::text))`,
+      `SELECT postline_append_event('thread.removed', $1::bigint, ARRAY[$2::bigint], json_build_object('threadId', $1::bigint::text))`,
       [input.threadId, input.userId],
     );
     await announceThreadUpdated(client, input.threadId);

@@ -1,0 +1,69 @@
+/**
+ * `npm test`: the suite against a real Postgres. With DATABASE_URL, that server is used; without
+ * it, a throwaway embedded cluster is started. A migrated template database is built once and
+ * each test file clones it (CREATE DATABASE … TEMPLATE), so every file starts from a fresh schema.
+ *
+ * Usage: npm test [-- file.test.ts …]   (default: every test/*.test.ts)
+ */
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres, type RunningPostgres } from '../src/db/embedded-postgres.js';
+import { migrate } from '../src/db/migrate.js';
+import { createLogger } from '../src/log.js';
+import { databaseUrlFor } from './support/database.js';
+
+const logger = createLogger(process.env.POSTLINE_TEST_LOG_LEVEL ?? 'warn');
+const testDir = path.dirname(new URL(import.meta.url).pathname);
+
+async function testFiles(): Promise<string[]> {
+  const requested = process.argv.slice(2);
+  if (requested.length) return requested;
+  const names = await readdir(testDir);
+  return names.filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(testDir, name));
+}
+
+async function main(): Promise<number> {
+  let embedded: RunningPostgres | undefined;
+  let clusterDir: string | undefined;
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    clusterDir = await mkdtemp(path.join(tmpdir(), 'postline-test-'));
+    await chmod(clusterDir, 0o711); // as root, Postgres runs as the postgres user and must enter it
+    embedded = await startEmbeddedPostgres({
+      dataDir: clusterDir,
+      port: 0,
+      logger,
+      // A throwaway cluster: durability buys nothing here and costs seconds.
+      postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=400'],
+    });
+    adminUrl = embedded.url;
+  }
+  const template = `postline_test_template_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${template}`);
+    await admin.query(`CREATE DATABASE ${template}`);
+    await migrate(databaseUrlFor(adminUrl, template), logger);
+
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=180000', ...(await testFiles())],
+      {
+        stdio: 'inherit',
+        env: { ...process.env, POSTLINE_TEST_ADMIN_URL: adminUrl, POSTLINE_TEST_TEMPLATE: template },
+      },
+    );
+    return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+    await embedded?.stop();
+    if (clusterDir) await rm(clusterDir, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+/** The same server as `url`, another database. */
+export function databaseUrlFor(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+function adminUrl(): string {
+  const url = process.env.POSTLINE_TEST_ADMIN_URL;
+  if (!url) throw new Error('run the tests with `npm test` (test/run.ts prepares the database)');
+  return url;
+}
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  /** A client on this database for assertions against the tables. */
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<Row[]>;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database cloned from the run's template. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `postline_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${process.env.POSTLINE_TEST_TEMPLATE}`);
+  } finally {
+    await admin.end();
+  }
+  const url = databaseUrlFor(adminUrl(), name);
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  return {
+    url,
+    name,
+    async query(sql, params) {
+      return (await pool.query(sql, params)).rows;
+    },
+    async drop() {
+      await pool.end();
+      const client = new pg.Client({ connectionString: adminUrl() });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
