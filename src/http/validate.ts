@@ -34,7 +34,7 @@ export const id = z.preprocess(
   (value) => (typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? String(value) : value),
   z
     .string({ error: must('must be an id string') })
-    .regex(/^[1-9][0-9]{0,18}$/, 'must be an id (a positive integer)')
+    .regex(/^[1-9][0-9]{0,18}$/, { error: 'must be an id (a positive integer)', abort: true })
     .refine((value) => BigInt(value) <= MAX_BIGINT, 'must be an id (a positive integer)'),
 );
 
