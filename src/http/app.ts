@@ -33,6 +33,8 @@ export function createApp(ctx: AppContext): Express {
   app.use(
     pinoHttp({
       logger: ctx.logger,
+      // Probes hit these every few seconds; their answers say all there is to say.
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),

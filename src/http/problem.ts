@@ -33,7 +33,9 @@ export function sendProblem(res: Response, problem: Problem): void {
 /** Postgres SQLSTATEs and socket errors that mean "the database is not there right now". */
 function isDatabaseUnavailable(error: { code?: unknown; message?: unknown }): boolean {
   const code = typeof error.code === 'string' ? error.code : '';
-  if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code)) {
+  // 08: connection exceptions; 57P0x: shutdown, crash recovery; 53300: too many connections;
+  // 3D000, 28xxx: the database or its role is gone or misconfigured.
+  if (/^(08|28)/.test(code) || ['57P01', '57P02', '57P03', '53300', '3D000', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code)) {
     return true;
   }
   const message = typeof error.message === 'string' ? error.message : '';

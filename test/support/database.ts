@@ -22,13 +22,14 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database cloned from the run's template. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** A fresh database cloned from the run's migrated template, or an empty one (`migrated: false`). */
+export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const name = `postline_test_${randomBytes(6).toString('hex')}`;
+  const template = options.migrated === false ? 'template0' : process.env.POSTLINE_TEST_TEMPLATE;
   const admin = new pg.Client({ connectionString: adminUrl() });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${process.env.POSTLINE_TEST_TEMPLATE}`);
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
   } finally {
     await admin.end();
   }

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import request from 'supertest';
+import { PASSWORD, register } from './support/api.js';
+import { createTestDatabase } from './support/database.js';
+import { spawnServer } from './support/process.js';
+
+describe('start-up', () => {
+  test('a bad setting stops the start with a one-line error and exit code 1', async () => {
+    for (const [name, value] of [['PORT', 'eighty'], ['POSTLINE_RATE_LIMIT_PER_MIN', '-5'], ['DATABASE_URL', 'mysql://x'], ['POSTLINE_LOG_LEVEL', 'loud']]) {
+      const server = spawnServer({ [name!]: value });
+      assert.equal(await server.exited, 1, name);
+      assert.equal(server.output.length, 1, `${name}: ${server.output.join('\n')}`);
+      assert.match(server.output[0]!, new RegExp(`^postline: invalid ${name}: `));
+    }
+  });
+
+  test('an unreachable DATABASE_URL is a one-line error without the password, exit code 1', async () => {
+    const server = spawnServer({ DATABASE_URL: 'postgres://someone:hunter2secret@127.0.0.1:1/nowhere' });
+    assert.equal(await server.exited, 1);
+    const errorLines = server.output.filter((line) => line.startsWith('postline:'));
+    assert.equal(errorLines.length, 1, server.output.join('\n'));
+    assert.match(errorLines[0]!, /cannot reach Postgres at 127\.0\.0\.1:1\/nowhere/);
+    assert.ok(!server.output.join('\n').includes('hunter2secret'));
+    assert.ok(!server.output.join('\n').includes('    at '), 'no stack trace');
+  });
+
+  test('two instances started at once on an empty database both migrate and serve', async () => {
+    const db = await createTestDatabase({ migrated: false });
+    const servers = [spawnServer({ DATABASE_URL: db.url }), spawnServer({ DATABASE_URL: db.url })];
+    try {
+      const urls = await Promise.all(servers.map((server) => server.listening));
+      for (const url of urls) await request(url).get('/readyz').expect(200);
+      const user = await register(urls[0]!);
+      await request(urls[1]!).get('/v1/me').set('Authorization', `Bearer ${user.token}`).expect(200);
+      const migrations = await db.query<{ name: string }>('SELECT name FROM postline_migrations ORDER BY id');
+      assert.deepEqual(migrations.map((m) => m.name), ['001_accounts', '002_chat']);
+    } finally {
+      for (const server of servers) server.child.kill('SIGTERM');
+      await Promise.all(servers.map((server) => server.exited));
+      await db.drop();
+    }
+  });
+
+  test('SIGTERM stops the server cleanly with exit code 0', async () => {
+    const db = await createTestDatabase();
+    const server = spawnServer({ DATABASE_URL: db.url });
+    try {
+      const url = await server.listening;
+      await request(url).get('/healthz').expect(200, { status: 'ok' });
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0);
+      assert.ok(server.output.some((line) => line.includes('"msg":"stopped"')));
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('the embedded Postgres (no DATABASE_URL)', () => {
+  test('serves, keeps its data in POSTLINE_DATA_DIR across restarts, and stops with the server', async () => {
+    const parent = await mkdtemp(path.join(tmpdir(), 'postline-embedded-'));
+    await chmod(parent, 0o711);
+    const dataDir = path.join(parent, 'data');
+    try {
+      const first = spawnServer({ POSTLINE_DATA_DIR: dataDir });
+      const user = await register(await first.listening);
+      first.child.kill('SIGTERM');
+      assert.equal(await first.exited, 0);
+      assert.ok(!existsSync(path.join(dataDir, 'pgdata', 'postmaster.pid')), 'Postgres stopped with the server');
+      assert.match(await readFile(path.join(dataDir, 'password'), 'utf8'), /^\S{20,}\n$/);
+
+      const second = spawnServer({ POSTLINE_DATA_DIR: dataDir });
+      const url = await second.listening;
+      await request(url).post('/v1/sessions').send({ username: user.username, password: PASSWORD }).expect(201);
+      second.child.kill('SIGTERM');
+      assert.equal(await second.exited, 0);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  test('a Postgres that cannot start is a one-line error, exit code 1', async () => {
+    const parent = await mkdtemp(path.join(tmpdir(), 'postline-embedded-'));
+    await chmod(parent, 0o711);
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    try {
+      const port = (blocker.address() as AddressInfo).port;
+      const server = spawnServer({ POSTLINE_DATA_DIR: path.join(parent, 'data'), POSTLINE_EMBEDDED_PG_PORT: String(port) });
+      assert.equal(await server.exited, 1);
+      const errorLines = server.output.filter((line) => line.startsWith('postline:'));
+      assert.equal(errorLines.length, 1, server.output.join('\n'));
+      assert.match(errorLines[0]!, new RegExp(`embedded Postgres .* could not start .*free port ${port}`));
+    } finally {
+      blocker.close();
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+});
