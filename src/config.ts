@@ -45,6 +45,9 @@ const envSchema = z.object({
   POSTLINE_SLOW_CONSUMER_BYTES: wholeNumber(16 * 1024, 1024 ** 3).default(1024 * 1024),
   POSTLINE_CATCH_UP_INTERVAL_MS: wholeNumber(50, 600_000).default(5000),
   POSTLINE_PRESENCE_GRACE_MS: wholeNumber(0, 600_000).default(5000),
+  POSTLINE_POLL_PRESENCE_MS: wholeNumber(0, 600_000).default(30_000),
+  POSTLINE_INSTANCE_TIMEOUT_MS: wholeNumber(300, 600_000).default(30_000),
+  POSTLINE_LISTENER_CHECK_MS: wholeNumber(100, 600_000).default(10_000),
   POSTLINE_RETENTION_DAYS: wholeNumber(1, 36_500).default(30),
   POSTLINE_SHUTDOWN_TIMEOUT_MS: wholeNumber(100, 600_000).default(10_000),
 });
@@ -87,6 +90,9 @@ function toConfig(env: z.infer<typeof envSchema>) {
     slowConsumerBytes: env.POSTLINE_SLOW_CONSUMER_BYTES,
     catchUpIntervalMs: env.POSTLINE_CATCH_UP_INTERVAL_MS,
     presenceGraceMs: env.POSTLINE_PRESENCE_GRACE_MS,
+    pollPresenceMs: env.POSTLINE_POLL_PRESENCE_MS,
+    instanceTimeoutMs: env.POSTLINE_INSTANCE_TIMEOUT_MS,
+    listenerCheckMs: env.POSTLINE_LISTENER_CHECK_MS,
     retentionMs: env.POSTLINE_RETENTION_DAYS * 24 * 3600_000,
     shutdownTimeoutMs: env.POSTLINE_SHUTDOWN_TIMEOUT_MS,
   };

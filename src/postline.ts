@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
+import { Realtime } from './realtime/realtime.js';
 import { SendQueue } from './store/messages.js';
 
 export interface Instance {
@@ -21,12 +22,16 @@ export interface Instance {
 export async function startInstance(config: Config, logger: Logger, databaseUrl: string): Promise<Instance> {
   const pool = createPool(databaseUrl, config.dbPoolSize, logger);
   const sendQueue = new SendQueue(pool);
+  const realtime = new Realtime(config, pool, databaseUrl, logger);
+  await realtime.start();
   const app = createApp({
     config,
     pool,
     logger,
     sendQueue,
+    realtime,
     isReady: async () => {
+      if (!realtime.listening) return false;
       try {
         await pool.query('SELECT 1');
         return true;
@@ -56,6 +61,8 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // Streams end (clients resume elsewhere with their last id) and waiting polls answer now.
+      await realtime.stop();
       await closed;
       await sendQueue.drain();
       await pool.end();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,7 +40,8 @@ describe('start-up', () => {
       const user = await register(urls[0]!);
       await request(urls[1]!).get('/v1/me').set('Authorization', `Bearer ${user.token}`).expect(200);
       const migrations = await db.query<{ name: string }>('SELECT name FROM postline_migrations ORDER BY id');
-      assert.deepEqual(migrations.map((m) => m.name), ['001_accounts', '002_chat']);
+      const files = (await readdir(new URL('../sql/', import.meta.url))).filter((f) => f.endsWith('.sql')).sort();
+      assert.deepEqual(migrations.map((m) => `${m.name}.sql`), files, 'each migration applied exactly once');
     } finally {
       for (const server of servers) server.child.kill('SIGTERM');
       await Promise.all(servers.map((server) => server.exited));

@@ -6,6 +6,7 @@ import { redactUrl } from '../log.js';
 import { accountRoutes, signInRoutes } from '../routes/accounts.js';
 import { healthRoutes } from '../routes/health.js';
 import { messageRoutes } from '../routes/messages.js';
+import { presenceRoutes, streamRoutes } from '../routes/streams.js';
 import { threadRoutes } from '../routes/threads.js';
 import { authenticate } from './auth.js';
 import { parseBodies } from './body.js';
@@ -65,9 +66,12 @@ export function createApp(ctx: AppContext): Express {
 
   const v1 = express.Router();
   v1.use(noStore, ...parseBodies());
+  const limitUser = userLimiter(ctx.pool, ctx.logger, ctx.config.rateLimitPerMin);
   v1.use(signInRoutes(ctx));
-  v1.use(authenticate(ctx.pool), userLimiter(ctx.pool, ctx.logger, ctx.config.rateLimitPerMin));
-  v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx));
+  // The stream endpoints also take the token from ?access_token or the cookie, so they come first.
+  v1.use(streamRoutes(ctx, limitUser));
+  v1.use(authenticate(ctx.pool), limitUser);
+  v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), presenceRoutes(ctx));
   app.use('/v1', v1);
 
   app.use(notFoundHandler);

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { Realtime } from '../realtime/realtime.js';
 import type { SendQueue } from '../store/messages.js';
 
 /** What the HTTP layer needs from the rest of the instance. */
@@ -9,6 +10,7 @@ export interface AppContext {
   pool: Pool;
   logger: Logger;
   sendQueue: SendQueue;
+  realtime: Realtime;
   /** True when Postgres answers and the LISTEN connection is up. */
   isReady: () => Promise<boolean>;
 }

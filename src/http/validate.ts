@@ -110,6 +110,29 @@ export const sendMessageBody = z.object({
 });
 
 export const typingBody = z.object({ typing: flag });
+
+/** An event id a client resumes after: 0 (the very beginning) or a positive whole number. */
+export const eventCursor = z
+  .string({ error: must('must be an event id') })
+  .regex(/^(0|[1-9][0-9]{0,15})$/, { error: 'must be an event id (a whole number)', abort: true })
+  .transform(Number)
+  .refine(Number.isSafeInteger, 'must be an event id (a whole number)');
+
+export const streamQuery = z.object({
+  format: z.enum(['sse', 'ndjson'], { error: 'must be sse or ndjson' }).default('sse'),
+});
+
+export const pollQuery = z.object({
+  cursor: eventCursor.optional(),
+  timeout: queryInteger(0, 55).default(20),
+});
+
+export const presenceQuery = z.object({
+  userIds: z
+    .string({ error: must('must be a comma-separated list of user ids') })
+    .transform((value): unknown[] => value.split(','))
+    .pipe(z.array(id).min(1, 'must name at least one user').max(200, 'names too many users')),
+});
 export const seenBody = z.object({ upTo: id });
 
 /**

@@ -2,9 +2,10 @@ import { Router } from 'express';
 import { BadRequestProblem, NotFoundProblem } from '../errors.js';
 import { requireAuth } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import { clientId, listMessagesQuery, parse, seenBody, sendMessageBody, threadParams } from '../http/validate.js';
+import { clientId, listMessagesQuery, parse, seenBody, sendMessageBody, threadParams, typingBody } from '../http/validate.js';
 import { listMessages } from '../store/messages.js';
 import { markSeen } from '../store/threads.js';
+import { setTyping } from '../store/typing.js';
 
 export function messageRoutes(ctx: AppContext): Router {
   const router = Router();
@@ -31,6 +32,13 @@ export function messageRoutes(ctx: AppContext): Router {
     });
     if (result.outcome === 'not_found') throw new NotFoundProblem('No such thread.');
     res.status(result.outcome === 'created' ? 201 : 200).json({ message: result.message });
+  });
+
+  router.post('/threads/:threadId/typing', async (req, res) => {
+    const { threadId } = parse(threadParams, req.params);
+    const { typing } = parse(typingBody, req.body);
+    if (!(await setTyping(ctx.pool, threadId, requireAuth(req).user.id, typing))) throw new NotFoundProblem('No such thread.');
+    res.status(204).end();
   });
 
   router.post('/threads/:threadId/seen', async (req, res) => {

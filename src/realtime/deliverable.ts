@@ -1,0 +1,51 @@
+import { EventBuffer } from 'better-sse';
+import type { EventRow } from '../store/events.js';
+
+/** Our payloads are JSON text already: written as they are. */
+const asText = (data: unknown) => data as string;
+
+/**
+ * One event as every delivery path sends it. The envelope is JSON text from the database (or
+ * built once for an ephemeral event), and each wire format is derived at most once per instance,
+ * however many connections receive it.
+ */
+export class Deliverable {
+  private sseFrame: EventBuffer | undefined;
+  private ndjsonLine: string | undefined;
+
+  constructor(
+    /** The durable event id; undefined for ephemeral events (typing, presence, reset). */
+    readonly id: number | undefined,
+    readonly type: string,
+    /** The contract's envelope as JSON text. */
+    readonly json: string,
+    /** Users who may receive it. */
+    readonly audience: readonly string[],
+  ) {}
+
+  static fromRow(row: EventRow): Deliverable {
+    return new Deliverable(Number(row.id), row.type, row.envelope, row.audience);
+  }
+
+  /** An event that is never stored: its envelope has no id. */
+  static ephemeral(type: string, fields: { threadId?: string; at: string; data: unknown }, audience: readonly string[]): Deliverable {
+    const envelope = { type, ...(fields.threadId !== undefined && { threadId: fields.threadId }), at: fields.at, data: fields.data };
+    return new Deliverable(undefined, type, JSON.stringify(envelope), audience);
+  }
+
+  /** The SSE frame: `id:` (durable only), `event:`, `data:`. */
+  get sse(): EventBuffer {
+    if (!this.sseFrame) {
+      const frame = new EventBuffer({ serializer: asText });
+      if (this.id !== undefined) frame.id(String(this.id));
+      this.sseFrame = frame.event(this.type).data(this.json).dispatch();
+    }
+    return this.sseFrame;
+  }
+
+  /** The envelope as one line of NDJSON. */
+  get ndjson(): string {
+    this.ndjsonLine ??= `${this.json}\n`;
+    return this.ndjsonLine;
+  }
+}

@@ -1,0 +1,61 @@
+import type { Deliverable } from './deliverable.js';
+import type { EndReason, Subscriber, SubscriberKind } from './subscriber.js';
+
+/** The subscribers of this instance, by user: where every event is handed out locally. */
+export class Hub {
+  private readonly byUser = new Map<string, Set<Subscriber>>();
+
+  add(subscriber: Subscriber): void {
+    let set = this.byUser.get(subscriber.userId);
+    if (!set) this.byUser.set(subscriber.userId, (set = new Set()));
+    set.add(subscriber);
+  }
+
+  remove(subscriber: Subscriber): void {
+    const set = this.byUser.get(subscriber.userId);
+    if (!set?.delete(subscriber)) return;
+    if (set.size === 0) this.byUser.delete(subscriber.userId);
+  }
+
+  /** How many subscribers of one kind a user has here (for the per-user caps). */
+  count(userId: string, kind: SubscriberKind): number {
+    let count = 0;
+    for (const subscriber of this.byUser.get(userId) ?? []) if (subscriber.kind === kind) count++;
+    return count;
+  }
+
+  /** Hand an event to the local subscribers of its audience. */
+  dispatch(event: Deliverable): void {
+    for (const userId of event.audience) {
+      const set = this.byUser.get(userId);
+      if (set) for (const subscriber of set) subscriber.deliver(event);
+    }
+  }
+
+  /** End every subscriber of a session (its token was revoked). */
+  endSession(sessionId: string): void {
+    for (const subscriber of this.subscribers()) if (subscriber.sessionId === sessionId) subscriber.end('revoked');
+  }
+
+  endAll(reason: EndReason): void {
+    for (const subscriber of this.subscribers()) subscriber.end(reason);
+  }
+
+  userIds(): string[] {
+    return [...this.byUser.keys()];
+  }
+
+  sessionIds(): string[] {
+    return [...new Set(this.subscribers().map((subscriber) => subscriber.sessionId))];
+  }
+
+  get size(): number {
+    let size = 0;
+    for (const set of this.byUser.values()) size += set.size;
+    return size;
+  }
+
+  private subscribers(): Subscriber[] {
+    return [...this.byUser.values()].flatMap((set) => [...set]);
+  }
+}

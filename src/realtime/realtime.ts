@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Pool } from 'pg';
+import type { Config } from '../config.js';
+import { TooManyRequestsProblem } from '../errors.js';
+import type { Logger } from '../log.js';
+import { coMembers } from '../store/presence.js';
+import type { AuthenticatedSession } from '../store/sessions.js';
+import { liveSessionIds } from '../store/sessions.js';
+import { Deliverable } from './deliverable.js';
+import { EventFeed } from './event-feed.js';
+import { Hub } from './hub.js';
+import { NotificationListener } from './listener.js';
+import { NdjsonStream } from './ndjson-stream.js';
+import { PollWaiter, type PollOutcome } from './poll-waiter.js';
+import { PresenceTracker } from './presence.js';
+import { SseStream } from './sse-stream.js';
+import type { StreamSettings } from './stream.js';
+
+/** What travels on the ephemeral channel (see sql/003_realtime.sql and store/sessions.ts). */
+type EphemeralNotice =
+  | { kind: 'typing'; threadId: string; userId: string; typing: boolean; at: string; audience: string[] }
+  | { kind: 'presence'; userId: string; online: boolean; at: string }
+  | { kind: 'revoked'; sessionId: string };
+
+/** How often open streams' tokens are re-checked (revocations normally arrive by NOTIFY). */
+const SESSION_CHECK_MS = 30_000;
+
+/**
+ * The real-time side of one instance: the listener wakes the feed, the feed reads new events
+ * once and hands them to the hub, the hub hands them to the user's streams and waiting polls.
+ */
+export class Realtime {
+  readonly hub = new Hub();
+  readonly feed: EventFeed;
+  readonly presence: PresenceTracker;
+  private readonly listener: NotificationListener;
+  private readonly streamSettings: StreamSettings;
+  private ticker: NodeJS.Timeout | undefined;
+  private lastSessionCheck = Date.now();
+
+  constructor(
+    private readonly config: Config,
+    private readonly pool: Pool,
+    databaseUrl: string,
+    private readonly logger: Logger,
+  ) {
+    this.feed = new EventFeed(pool, this.hub, logger);
+    this.presence = new PresenceTracker(
+      pool,
+      randomUUID(),
+      {
+        streamGraceMs: config.presenceGraceMs,
+        pollGraceMs: config.pollPresenceMs,
+        instanceTimeoutMs: config.instanceTimeoutMs,
+      },
+      logger,
+    );
+    this.listener = new NotificationListener(
+      databaseUrl,
+      {
+        onEvent: (id) => void this.feed.catchUp(id),
+        onEphemeral: (payload) => this.onEphemeral(payload),
+        onReconnected: () => {
+          void this.feed.catchUp();
+          this.presence.resync().catch((error: unknown) => logger.warn({ err: error }, 'presence resync failed'));
+        },
+      },
+      { checkIntervalMs: config.listenerCheckMs },
+      logger,
+    );
+    this.streamSettings = {
+      lifetimeMs: config.sseLifetimeMs,
+      heartbeatMs: config.sseHeartbeatMs,
+      retryMs: config.sseRetryMs,
+      slowConsumerBytes: config.slowConsumerBytes,
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.feed.start();
+    await this.listener.start();
+    await this.presence.start();
+    this.ticker = setInterval(() => void this.tick(), this.config.catchUpIntervalMs);
+    this.ticker.unref();
+  }
+
+  /** True while the LISTEN connection is up. */
+  get listening(): boolean {
+    return this.listener.connected;
+  }
+
+  /**
+   * Serve `GET /v1/events`: register a stream for the user before reading what it missed, then
+   * send that backlog and go live. Resolves when the backlog is sent.
+   */
+  async openStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    options: { auth: AuthenticatedSession; from: number | undefined; format: 'sse' | 'ndjson' },
+  ): Promise<void> {
+    const userId = options.auth.user.id;
+    if (this.hub.count(userId, 'stream') >= this.config.maxStreamsPerUser) {
+      throw new TooManyRequestsProblem(`At most ${this.config.maxStreamsPerUser} open streams per user.`, 5);
+    }
+    const init = {
+      userId,
+      sessionId: options.auth.sessionId,
+      cursorAtRegistration: this.feed.cursor,
+      from: options.from,
+      settings: this.streamSettings,
+    };
+    const stream = options.format === 'ndjson' ? new NdjsonStream(res, init) : new SseStream(res, init);
+    this.hub.add(stream);
+    this.presence.acquire(userId);
+    stream.onClosed(() => {
+      this.hub.remove(stream);
+      this.presence.release(userId, 'stream');
+    });
+    if (stream instanceof SseStream) await stream.open(req);
+    await stream.resume(this.pool);
+  }
+
+  /**
+   * Serve `GET /v1/poll` with a cursor: answer at once with what the user missed, else wait up
+   * to `timeoutMs` for the first event. `onClientGone` is called by the route when the client
+   * leaves early.
+   */
+  async poll(options: {
+    auth: AuthenticatedSession;
+    cursor: number;
+    timeoutMs: number;
+    onClientGone: (cancel: () => void) => void;
+  }): Promise<PollOutcome> {
+    const userId = options.auth.user.id;
+    if (this.hub.count(userId, 'poll') >= this.config.maxPollsPerUser) {
+      throw new TooManyRequestsProblem(`At most ${this.config.maxPollsPerUser} waiting polls per user.`, 5);
+    }
+    const waiter = new PollWaiter(userId, options.auth.sessionId, options.cursor, this.feed.cursor, () => this.feed.cursor);
+    this.hub.add(waiter);
+    this.presence.acquire(userId);
+    options.onClientGone(() => waiter.cancel());
+    try {
+      return await waiter.wait(this.pool, options.timeoutMs);
+    } finally {
+      this.hub.remove(waiter);
+      this.presence.release(userId, 'poll');
+    }
+  }
+
+  /** A poll without a cursor only learns where "now" is; it still counts as the user polling. */
+  touchPoll(userId: string): number {
+    this.presence.acquire(userId);
+    this.presence.release(userId, 'poll');
+    return this.feed.cursor;
+  }
+
+  /** Shutdown: end every stream (clients resume elsewhere with their last id) and answer every poll. */
+  async stop(): Promise<void> {
+    clearInterval(this.ticker);
+    this.hub.endAll('shutdown');
+    await this.presence.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'presence cleanup failed'));
+    await this.listener.stop();
+  }
+
+  private onEphemeral(payload: string): void {
+    let notice: EphemeralNotice;
+    try {
+      notice = JSON.parse(payload) as EphemeralNotice;
+    } catch {
+      this.logger.warn('ignoring a malformed ephemeral notification');
+      return;
+    }
+    switch (notice.kind) {
+      case 'typing':
+        this.hub.dispatch(
+          Deliverable.ephemeral(
+            'typing',
+            { threadId: notice.threadId, at: notice.at, data: { userId: notice.userId, typing: notice.typing } },
+            notice.audience,
+          ),
+        );
+        break;
+      case 'presence':
+        void this.dispatchPresence(notice);
+        break;
+      case 'revoked':
+        this.hub.endSession(notice.sessionId);
+        break;
+    }
+  }
+
+  /** Presence goes to the users here who share a thread with its subject. */
+  private async dispatchPresence(notice: { userId: string; online: boolean; at: string }): Promise<void> {
+    const localUsers = this.hub.userIds();
+    if (localUsers.length === 0) return;
+    try {
+      const audience = await coMembers(this.pool, notice.userId, localUsers);
+      this.hub.dispatch(Deliverable.ephemeral('presence', { at: notice.at, data: { userId: notice.userId, online: notice.online } }, audience));
+    } catch (error) {
+      this.logger.warn({ err: error }, 'delivering a presence change failed');
+    }
+  }
+
+  /** The slow periodic tick: catch up in case a NOTIFY was lost, and re-check tokens now and then. */
+  private async tick(): Promise<void> {
+    await this.feed.catchUp();
+    if (Date.now() - this.lastSessionCheck < SESSION_CHECK_MS) return;
+    this.lastSessionCheck = Date.now();
+    const sessionIds = this.hub.sessionIds();
+    if (sessionIds.length === 0) return;
+    try {
+      const live = await liveSessionIds(this.pool, sessionIds);
+      for (const sessionId of sessionIds) if (!live.has(sessionId)) this.hub.endSession(sessionId);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'checking open streams’ tokens failed');
+    }
+  }
+}

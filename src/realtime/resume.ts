@@ -1,0 +1,37 @@
+import type { Pool } from 'pg';
+import { eventLogBounds, readVisibleEventsAfter, type EventRow } from '../store/events.js';
+import { Deliverable } from './deliverable.js';
+
+/** How a subscriber that has just registered with the hub starts. */
+export type Resume =
+  /** Nothing to read: live events alone bring it up to date. */
+  | { kind: 'live' }
+  /** The first page of what it missed (more may follow when the page is full). */
+  | { kind: 'backlog'; rows: EventRow[] }
+  /** The cursor is unknown (ahead of the log) or older than retention: start over from `head`. */
+  | { kind: 'reset'; reason: 'unknown-cursor' | 'expired-cursor'; head: number };
+
+/**
+ * Decide how to resume after `from`. Called after the subscriber registered with the hub, with
+ * the feed's cursor at that moment: everything after that cursor reaches the subscriber live.
+ */
+export async function resumeAfter(
+  pool: Pool,
+  userId: string,
+  from: number | undefined,
+  cursorAtRegistration: number,
+  pageSize: number,
+): Promise<Resume> {
+  if (from === undefined || from === cursorAtRegistration) return { kind: 'live' };
+  const rows = await readVisibleEventsAfter(pool, userId, from, pageSize);
+  // Read the bounds after the page: a retention prune that could have removed part of the page
+  // has then certainly moved pruned_through past `from`.
+  const { head, prunedThrough } = await eventLogBounds(pool);
+  if (from > head) return { kind: 'reset', reason: 'unknown-cursor', head };
+  if (from < prunedThrough) return { kind: 'reset', reason: 'expired-cursor', head };
+  return rows.length ? { kind: 'backlog', rows } : { kind: 'live' };
+}
+
+export function resetEvent(userId: string, reason: string): Deliverable {
+  return Deliverable.ephemeral('reset', { at: new Date().toISOString(), data: { reason } }, [userId]);
+}
