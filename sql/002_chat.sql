@@ -66,6 +66,7 @@ CREATE TABLE event_retention (
 INSERT INTO event_retention DEFAULT VALUES;
 
 -- The JSON shapes of the HTTP contract, built in one place for the REST answers and the events.
+-- row_to_json writes compact JSON (json_build_object would put spaces around every colon).
 
 CREATE FUNCTION postline_iso(ts timestamptz) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -73,29 +74,29 @@ AS $$ SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
 
 CREATE FUNCTION postline_user_json(u users) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT json_build_object('id', u.id::text, 'username', u.username, 'displayName', u.display_name) $$;
+AS $$ SELECT row_to_json(j) FROM (SELECT u.id::text AS id, u.username, u.display_name AS "displayName") j $$;
 
 CREATE FUNCTION postline_message_json(m messages) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-  SELECT json_build_object(
-    'id', m.id::text, 'threadId', m.thread_id::text, 'seq', m.seq, 'senderId', m.sender_id::text,
-    'body', m.body, 'clientId', m.client_id, 'createdAt', postline_iso(m.created_at))
+  SELECT row_to_json(j) FROM (
+    SELECT m.id::text AS id, m.thread_id::text AS "threadId", m.seq, m.sender_id::text AS "senderId",
+           m.body, m.client_id AS "clientId", postline_iso(m.created_at) AS "createdAt") j
 $$;
 
 -- unreadCount is the viewer's; events carry the thread without a viewer, so it is null there.
 CREATE FUNCTION postline_thread_json(p_thread_id bigint, p_viewer bigint) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-  SELECT json_build_object(
-    'id', t.id::text, 'kind', t.kind, 'title', t.title, 'createdBy', t.created_by::text,
-    'members', (SELECT coalesce(json_agg(postline_user_json(u) ORDER BY m.joined_at, u.id), '[]'::json)
-                  FROM thread_members m JOIN users u ON u.id = m.user_id WHERE m.thread_id = t.id),
-    'lastMessage', (SELECT postline_message_json(lm) FROM messages lm WHERE lm.id = t.last_message_id),
-    'unreadCount', (SELECT t.last_seq - v.read_seq FROM thread_members v
-                     WHERE v.thread_id = t.id AND v.user_id = p_viewer),
-    'updatedAt', postline_iso(t.updated_at))
-  FROM threads t WHERE t.id = p_thread_id
+  SELECT row_to_json(j) FROM (
+    SELECT t.id::text AS id, t.kind, t.title, t.created_by::text AS "createdBy",
+           (SELECT coalesce(array_to_json(array_agg(postline_user_json(u) ORDER BY m.joined_at, u.id)), '[]'::json)
+              FROM thread_members m JOIN users u ON u.id = m.user_id WHERE m.thread_id = t.id) AS members,
+           (SELECT postline_message_json(lm) FROM messages lm WHERE lm.id = t.last_message_id) AS "lastMessage",
+           (SELECT t.last_seq - v.read_seq FROM thread_members v
+             WHERE v.thread_id = t.id AND v.user_id = p_viewer) AS "unreadCount",
+           postline_iso(t.updated_at) AS "updatedAt"
+      FROM threads t WHERE t.id = p_thread_id) j
 $$;
 
 -- Append one event to the log. Must be the transaction's last lock: it takes the commit-order
@@ -110,9 +111,9 @@ BEGIN
   PERFORM pg_advisory_xact_lock(8101821198535061093); -- 'postline' in ASCII
   v_id := nextval('events_id_seq');
   INSERT INTO events (id, type, thread_id, audience, envelope)
-  VALUES (v_id, p_type, p_thread_id, p_audience,
-          json_build_object('id', v_id::text, 'type', p_type, 'threadId', p_thread_id::text,
-                            'at', postline_iso(now()), 'data', p_data));
+  SELECT v_id, p_type, p_thread_id, p_audience, row_to_json(j)
+    FROM (SELECT v_id::text AS id, p_type AS type, p_thread_id::text AS "threadId",
+                 postline_iso(now()) AS at, p_data AS data) j;
   RETURN v_id;
 END
 $$;

@@ -3,7 +3,7 @@
  * it, a throwaway embedded cluster is started. A migrated template database is built once and
  * each test file clones it (CREATE DATABASE … TEMPLATE), so every file starts from a fresh schema.
  *
- * Usage: npm test [-- file.test.ts …]   (default: every test/*.test.ts)
+ * Usage: npm test [-- [--test-name-pattern=…] file.test.ts …]   (default: every test/*.test.ts)
  */
 import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -18,8 +18,11 @@ import { databaseUrlFor } from './support/database.js';
 const logger = createLogger(process.env.POSTLINE_TEST_LOG_LEVEL ?? 'warn');
 const testDir = path.dirname(new URL(import.meta.url).pathname);
 
+/** Arguments starting with `--` go to node's test runner (e.g. --test-only, --test-name-pattern=…). */
+const runnerFlags = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
+
 async function testFiles(): Promise<string[]> {
-  const requested = process.argv.slice(2);
+  const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
   if (requested.length) return requested;
   const names = await readdir(testDir);
   return names.filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(testDir, name));
@@ -51,7 +54,7 @@ async function main(): Promise<number> {
 
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=180000', ...(await testFiles())],
+      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', `--test-timeout=${process.env.POSTLINE_TEST_TIMEOUT_MS ?? 180000}`, ...runnerFlags, ...(await testFiles())],
       {
         stdio: 'inherit',
         env: { ...process.env, POSTLINE_TEST_ADMIN_URL: adminUrl, POSTLINE_TEST_TEMPLATE: template },

@@ -193,8 +193,8 @@ export async function removeMember(
     if (!removed.rowCount) throw new NotFoundProblem('That user is not a member of this thread.');
     await client.query('UPDATE threads SET updated_at = now() WHERE id = $1', [input.threadId]);
     await client.query(
-      `SELECT postline_append_event('thread.removed', $1::bigint, ARRAY[$2::bigint], json_build_object('threadId', $1::bigint::text))`,
-      [input.threadId, input.userId],
+      `SELECT postline_append_event('thread.removed', $1, ARRAY[$2::bigint], $3::json)`,
+      [input.threadId, input.userId, JSON.stringify({ threadId: input.threadId })],
     );
     await announceThreadUpdated(client, input.threadId);
   });
@@ -223,11 +223,10 @@ export async function markSeen(pool: Pool, input: { threadId: string; userId: st
     await client.query(
       `WITH moved AS (
          UPDATE thread_members SET read_seq = $3 WHERE thread_id = $1 AND user_id = $2 AND read_seq < $3 RETURNING 1)
-       SELECT postline_append_event('seen', $1, array_agg(m.user_id ORDER BY m.user_id),
-                json_build_object('userId', $2::text, 'upTo', $4::text, 'seq', $3::bigint))
+       SELECT postline_append_event('seen', $1, array_agg(m.user_id ORDER BY m.user_id), $4::json)
          FROM thread_members m WHERE m.thread_id = $1 AND EXISTS (SELECT 1 FROM moved)
        HAVING count(*) > 0`,
-      [input.threadId, input.userId, seq, input.upTo],
+      [input.threadId, input.userId, seq, JSON.stringify({ userId: input.userId, upTo: input.upTo, seq: Number(seq) })],
     );
   });
 }

@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { EventSource } from 'eventsource';
+import request from 'supertest';
+import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { startTestInstance, type TestInstance } from './support/instance.js';
+import { openStream, StreamReader } from './support/sse.js';
+
+let db: TestDatabase;
+let app: TestInstance;
+
+before(async () => {
+  db = await createTestDatabase();
+  app = await startTestInstance(db.url, { POSTLINE_SSE_HEARTBEAT_MS: '300', POSTLINE_SSE_RETRY_MS: '1500' });
+});
+after(async () => {
+  await app.stop();
+  await db.drop();
+});
+
+async function pair(): Promise<{ alice: TestUser; bob: TestUser; threadId: string }> {
+  const [alice, bob] = [await register(app.url), await register(app.url)];
+  return { alice, bob, threadId: await createThread(app.url, alice, [bob]) };
+}
+
+describe('the stream', () => {
+  test('has the contract’s headers, a 2 KiB padding comment and retry: before the first event, and heartbeats', async () => {
+    const { alice, bob, threadId } = await pair();
+    const stream = await openStream(app.url, bob.token);
+    try {
+      assert.equal(stream.status, 200);
+      assert.match(stream.response.headers['content-type'] ?? '', /^text\/event-stream/);
+      assert.equal(stream.response.headers['cache-control'], 'no-cache, no-transform');
+      assert.equal(stream.response.headers['x-accel-buffering'], 'no');
+      assert.equal(stream.response.headers['content-encoding'], undefined);
+      const sent = await sendMessage(app.url, alice, threadId, 'hello');
+      const frame = await stream.nextEvent();
+      const beforeEvent = stream.raw.slice(0, stream.raw.indexOf('event:'));
+      const padding = beforeEvent.split('\n').find((line) => line.startsWith(':') && line.length >= 2047);
+      assert.ok(padding, 'a comment of at least 2048 bytes (with its colon and line end) comes first');
+      assert.match(beforeEvent, /^retry: ?1500$/m);
+      assert.equal(frame.event, 'message.created');
+      const envelope = JSON.parse(frame.data!);
+      assert.equal(frame.id, envelope.id);
+      assert.equal(envelope.type, 'message.created');
+      assert.equal(envelope.threadId, threadId);
+      assert.deepEqual(envelope.data, sent);
+      await new Promise<void>((resolve) => {
+        const check = () => (stream.pendingFrames().some((f) => f.comments.length > 0 && f.data === undefined) ? resolve() : setTimeout(check, 20));
+        check();
+      });
+    } finally {
+      stream.close();
+    }
+  });
+
+  test('curl -N shows the padding, events with ids, and heartbeats', async () => {
+    const { alice, bob, threadId } = await pair();
+    const curl = spawn('curl', ['-sN', '-H', `Authorization: Bearer ${bob.token}`, `${app.url}/v1/events`]);
+    let output = '';
+    let onOutput = () => {};
+    curl.stdout.setEncoding('utf8');
+    curl.stdout.on('data', (chunk: string) => {
+      output += chunk;
+      onOutput();
+    });
+    const seen = (pattern: RegExp) =>
+      new Promise<void>((resolve) => {
+        onOutput = () => pattern.test(output) && resolve();
+        onOutput();
+      });
+    try {
+      await seen(/retry:/);
+      const message = await sendMessage(app.url, alice, threadId, 'via curl');
+      await seen(new RegExp(`"body":"via curl"`));
+      await seen(/\n:\n\n[\s\S]*\n:\n\n/); // two heartbeats
+      assert.match(output, /^: {2047,}\n/m);
+      assert.match(output, /^id: ?\d+\nevent: ?message\.created\ndata: ?\{.*"type":"message\.created"/m);
+      assert.ok(output.includes(`"id":"${message.id}"`));
+    } finally {
+      curl.kill();
+    }
+  });
+
+  test('401 without a token; the token may come as ?access_token or the session cookie', async () => {
+    const { alice, bob, threadId } = await pair();
+    const anonymous = await StreamReader.open(`${app.url}/v1/events`);
+    assert.equal(anonymous.status, 401);
+    assert.match(anonymous.response.headers['content-type'] ?? '', /problem\+json/);
+    const byQuery = await StreamReader.open(`${app.url}/v1/events?access_token=${bob.token}`);
+    const byCookie = await StreamReader.open(`${app.url}/v1/events`, { Cookie: `postline_session=${bob.token}` });
+    try {
+      await sendMessage(app.url, alice, threadId, 'both');
+      assert.equal((await byQuery.nextEnvelope()).type, 'message.created');
+      assert.equal((await byCookie.nextEnvelope()).type, 'message.created');
+      assert.ok(!app.logs.join('\n').includes(bob.token), 'the query token is not logged');
+    } finally {
+      byQuery.close();
+      byCookie.close();
+    }
+  });
+
+  test('?format=ndjson streams the same envelopes, one JSON object per line', async () => {
+    const { alice, bob, threadId } = await pair();
+    const stream = await openStream(app.url, bob.token, { query: { format: 'ndjson' } });
+    try {
+      assert.match(stream.response.headers['content-type'] ?? '', /^application\/x-ndjson/);
+      const sent = await sendMessage(app.url, alice, threadId, 'line');
+      const envelope = await stream.nextLine();
+      assert.equal(envelope.type, 'message.created');
+      assert.deepEqual(envelope.data, sent);
+      const [row] = await db.query<{ envelope: unknown }>('SELECT envelope FROM events WHERE id = $1', [envelope.id]);
+      assert.deepEqual(envelope, row!.envelope);
+    } finally {
+      stream.close();
+    }
+  });
+
+  test('a malformed resume id or format is 400 before the stream starts', async () => {
+    const { bob } = await pair();
+    for (const [headers, query] of [
+      [{ 'Last-Event-ID': 'abc' }, {}],
+      [{}, { lastEventId: '-1' }],
+      [{}, { last_event_id: '1.5' }],
+      [{}, { since: '99999999999999999999' }],
+      [{}, { format: 'xml' }],
+    ] as const) {
+      const stream = await openStream(app.url, bob.token, { headers, query });
+      assert.equal(stream.status, 400, JSON.stringify([headers, query]));
+      assert.match(stream.response.headers['content-type'] ?? '', /problem\+json/);
+      stream.close();
+    }
+  });
+});
+
+describe('resume', () => {
+  async function missedWhileAway(resume: (lastId: string) => { headers?: Record<string, string>; query?: Record<string, string> }) {
+    const { alice, bob, threadId } = await pair();
+    const first = await openStream(app.url, bob.token);
+    await sendMessage(app.url, alice, threadId, 'seen live');
+    const lastId = (await first.nextEnvelope()).id!;
+    first.close();
+    const sent = [];
+    for (let i = 0; i < 20; i++) sent.push(await sendMessage(app.url, alice, threadId, `missed ${i}`));
+    const second = await openStream(app.url, bob.token, resume(lastId));
+    try {
+      const replayed = await second.envelopes(20);
+      assert.deepEqual(replayed.map((e) => e.data), sent, 'exactly the 20 missed, in order');
+      const ids = replayed.map((e) => Number(e.id));
+      assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+      assert.ok(ids[0]! > Number(lastId));
+      // And then live, without a duplicate.
+      const live = await sendMessage(app.url, alice, threadId, 'live again');
+      assert.deepEqual((await second.nextEnvelope()).data, live);
+    } finally {
+      second.close();
+    }
+  }
+
+  test('with the Last-Event-ID header: exactly the 20 missed events, in order, then live', () =>
+    missedWhileAway((lastId) => ({ headers: { 'Last-Event-ID': lastId } })));
+  test('with ?lastEventId (event-source-polyfill)', () => missedWhileAway((lastId) => ({ query: { lastEventId: lastId } })));
+  test('with ?last_event_id', () => missedWhileAway((lastId) => ({ query: { last_event_id: lastId } })));
+  test('with ?since', () => missedWhileAway((lastId) => ({ query: { since: lastId } })));
+
+  test('the eventsource client resumes by itself when the server ends the stream, losing nothing', async () => {
+    const short = await startTestInstance(db.url, { POSTLINE_SSE_LIFETIME_MS: '1000', POSTLINE_SSE_RETRY_MS: '100' });
+    const { alice, bob, threadId } = await pair();
+    const source = new EventSource(`${short.url}/v1/events`, {
+      fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, Authorization: `Bearer ${bob.token}` } }),
+    });
+    const received: string[] = [];
+    let opens = 0;
+    source.onopen = () => opens++;
+    source.addEventListener('message.created', (event) => received.push(JSON.parse(event.data).data.body));
+    try {
+      await new Promise((resolve) => (source.onopen = () => resolve(opens++)));
+      source.onopen = () => opens++;
+      const bodies = [];
+      for (let i = 0; i < 30; i++) {
+        bodies.push(`m${i}`);
+        await sendMessage(app.url, alice, threadId, `m${i}`);
+        if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 400)); // span several stream lifetimes
+      }
+      const deadline = Date.now() + 10_000;
+      while (received.length < 30 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(received, bodies);
+      assert.ok(opens >= 2, `the stream was reopened (${opens} opens)`);
+    } finally {
+      source.close();
+      await short.stop();
+    }
+  });
+
+  test('starting from 0 replays everything the user may see', async () => {
+    const { alice, bob, threadId } = await pair();
+    await sendMessage(app.url, alice, threadId, 'one');
+    await sendMessage(app.url, bob, threadId, 'two');
+    const stream = await openStream(app.url, bob.token, { query: { since: '0' } });
+    try {
+      const [created, one, two] = await stream.envelopes(3);
+      assert.equal(created!.type, 'thread.updated');
+      assert.deepEqual([one!.data.body, two!.data.body], ['one', 'two']);
+    } finally {
+      stream.close();
+    }
+  });
+
+  test('a cursor ahead of the log, or older than retention, gets a reset event, then live events', async () => {
+    const { alice, bob, threadId } = await pair();
+    const ahead = await openStream(app.url, bob.token, { headers: { 'Last-Event-ID': '999999999' } });
+    try {
+      const reset = await ahead.nextEnvelope();
+      assert.equal(reset.type, 'reset');
+      assert.equal(reset.id, undefined);
+      assert.equal(reset.sseId, undefined, 'ephemeral events carry no id:');
+      assert.equal(reset.data.reason, 'unknown-cursor');
+      const live = await sendMessage(app.url, alice, threadId, 'after reset');
+      assert.deepEqual((await ahead.nextEnvelope()).data, live);
+    } finally {
+      ahead.close();
+    }
+    const [{ head }] = (await db.query<{ head: string }>('SELECT max(id) AS head FROM events')) as [{ head: string }];
+    await db.query('UPDATE event_retention SET pruned_through = $1', [Number(head) - 1]);
+    try {
+      const old = await openStream(app.url, bob.token, { headers: { 'Last-Event-ID': '1' } });
+      assert.equal((await old.nextEnvelope()).data.reason, 'expired-cursor');
+      old.close();
+    } finally {
+      await db.query('UPDATE event_retention SET pruned_through = 0');
+    }
+  });
+});
+
+describe('revocation and limits', () => {
+  test('a revoked token ends open streams; reconnecting with it gets 204, a fresh connect 401', async () => {
+    const { bob } = await pair();
+    const stream = await openStream(app.url, bob.token);
+    await request(app.url).delete('/v1/sessions/current').set(bearer(bob)).expect(204);
+    await stream.closed();
+    const reconnect = await openStream(app.url, bob.token, { headers: { 'Last-Event-ID': '1' } });
+    assert.equal(reconnect.status, 204);
+    const fresh = await openStream(app.url, bob.token);
+    assert.equal(fresh.status, 401);
+  });
+
+  test('the stream cap per user answers 429 to one more', async () => {
+    const capped = await startTestInstance(db.url, { POSTLINE_MAX_STREAMS_PER_USER: '2' });
+    const { bob } = await pair();
+    const streams = [await openStream(capped.url, bob.token), await openStream(capped.url, bob.token)];
+    try {
+      const third = await openStream(capped.url, bob.token);
+      assert.equal(third.status, 429);
+      assert.ok(third.response.headers['retry-after']);
+      streams.pop()!.close();
+      // Once one closes, a new one is accepted.
+      let next: StreamReader | undefined;
+      for (let attempt = 0; attempt < 100 && next?.status !== 200; attempt++) next = await openStream(capped.url, bob.token);
+      assert.equal(next?.status, 200);
+      streams.push(next!);
+    } finally {
+      for (const stream of streams) stream.close();
+      await capped.stop();
+    }
+  });
+});

@@ -1,0 +1,194 @@
+import http from 'node:http';
+
+/** One SSE event block as it came over the wire. */
+export interface SseFrame {
+  id?: string;
+  event?: string;
+  data?: string;
+  retry?: number;
+  comments: string[];
+}
+
+export interface Envelope {
+  id?: string;
+  type: string;
+  threadId?: string;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * A raw HTTP reader of an SSE (or NDJSON) response, frame by frame, as a browser would parse it
+ * (WHATWG event-stream rules: CR, LF or CRLF line ends, `:` comments, one space after the colon).
+ */
+export class StreamReader {
+  /** Every byte received, as text. */
+  raw = '';
+  ended = false;
+  private pendingLines = '';
+  private frame: SseFrame = { comments: [] };
+  private readonly frames: SseFrame[] = [];
+  private readonly lines: string[] = [];
+  private wake: (() => void) | undefined;
+
+  private constructor(
+    readonly response: http.IncomingMessage,
+    private readonly request: http.ClientRequest,
+  ) {
+    response.setEncoding('utf8');
+    response.on('data', (chunk: string) => this.receive(chunk));
+    response.on('end', () => this.finish());
+    response.on('close', () => this.finish());
+    response.on('error', () => this.finish());
+  }
+
+  static open(url: string, headers: Record<string, string> = {}): Promise<StreamReader> {
+    return new Promise((resolve, reject) => {
+      const request = http.get(url, { headers: { Accept: 'text/event-stream', ...headers } }, (response) =>
+        resolve(new StreamReader(response, request)),
+      );
+      request.on('error', reject);
+    });
+  }
+
+  get status(): number {
+    return this.response.statusCode ?? 0;
+  }
+
+  /** The next frame with data (an event), skipping comment-only and retry-only blocks. */
+  async nextEvent(timeoutMs = 10_000): Promise<SseFrame> {
+    const frame = await this.take(() => {
+      const index = this.frames.findIndex((f) => f.data !== undefined);
+      return index === -1 ? undefined : this.frames.splice(0, index + 1).at(-1);
+    }, timeoutMs);
+    return frame;
+  }
+
+  /** The next event's envelope, parsed. */
+  async nextEnvelope(timeoutMs?: number): Promise<Envelope & { sseId?: string; sseEvent?: string }> {
+    const frame = await this.nextEvent(timeoutMs);
+    return { ...(JSON.parse(frame.data!) as Envelope), sseId: frame.id, sseEvent: frame.event };
+  }
+
+  /** The next `count` envelopes. */
+  async envelopes(count: number, timeoutMs?: number): Promise<Envelope[]> {
+    const out: Envelope[] = [];
+    while (out.length < count) out.push(await this.nextEnvelope(timeoutMs));
+    return out;
+  }
+
+  /** The next envelope of a given type (others are skipped). */
+  async nextOfType(type: string, timeoutMs?: number): Promise<Envelope> {
+    for (;;) {
+      const envelope = await this.nextEnvelope(timeoutMs);
+      if (envelope.type === type) return envelope;
+    }
+  }
+
+  /** The next non-empty NDJSON line, parsed. */
+  async nextLine(timeoutMs = 10_000): Promise<Envelope> {
+    const line = await this.take(() => {
+      while (this.lines.length && this.lines[0]!.trim() === '') this.lines.shift();
+      return this.lines.shift();
+    }, timeoutMs);
+    return JSON.parse(line) as Envelope;
+  }
+
+  /** Resolves when the server has closed the response. */
+  async closed(timeoutMs = 10_000): Promise<void> {
+    await this.take(() => (this.ended ? true : undefined), timeoutMs);
+  }
+
+  /** Frames received so far and not yet taken (comment-only blocks included). */
+  pendingFrames(): SseFrame[] {
+    return [...this.frames];
+  }
+
+  close(): void {
+    this.request.destroy();
+  }
+
+  private receive(chunk: string): void {
+    this.raw += chunk;
+    this.pendingLines += chunk;
+    const parts = this.pendingLines.split(/\r\n|\r|\n/);
+    this.pendingLines = parts.pop()!;
+    for (const line of parts) {
+      this.lines.push(line);
+      this.parseLine(line);
+    }
+    this.wake?.();
+  }
+
+  private parseLine(line: string): void {
+    if (line === '') {
+      if (this.frame.data !== undefined || this.frame.comments.length || this.frame.id !== undefined || this.frame.retry !== undefined) {
+        this.frames.push(this.frame);
+      }
+      this.frame = { comments: [] };
+      return;
+    }
+    if (line.startsWith(':')) {
+      this.frame.comments.push(line.slice(1));
+      return;
+    }
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') this.frame.data = this.frame.data === undefined ? value : `${this.frame.data}\n${value}`;
+    else if (field === 'id') this.frame.id = value;
+    else if (field === 'event') this.frame.event = value;
+    else if (field === 'retry') this.frame.retry = Number(value);
+  }
+
+  private finish(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  private take<T>(pick: () => T | undefined, timeoutMs: number): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        reject(new Error(`nothing arrived within ${timeoutMs} ms; received so far:\n${this.raw.slice(-2000)}`));
+      }, timeoutMs);
+      const attempt = () => {
+        const value = pick();
+        if (value !== undefined) {
+          clearTimeout(timer);
+          this.wake = undefined;
+          resolve(value);
+        } else if (this.ended) {
+          clearTimeout(timer);
+          this.wake = undefined;
+          reject(new Error(`the stream ended; received:\n${this.raw.slice(-2000)}`));
+        }
+      };
+      this.wake = attempt;
+      attempt();
+    });
+  }
+}
+
+/** Open an SSE stream as `token`'s user, with extra query parameters and headers. */
+export function openStream(
+  baseUrl: string,
+  token: string,
+  options: { query?: Record<string, string>; headers?: Record<string, string> } = {},
+): Promise<StreamReader> {
+  const query = new URLSearchParams(options.query ?? {}).toString();
+  return StreamReader.open(`${baseUrl}/v1/events${query ? `?${query}` : ''}`, {
+    Authorization: `Bearer ${token}`,
+    ...options.headers,
+  });
+}
+
+/** Wait until `predicate()` holds, checking every few milliseconds (for state with no event to await). */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
