@@ -11,6 +11,8 @@ export interface Instance {
   /** Base URL the instance serves on, e.g. http://127.0.0.1:3000 */
   url: string;
   server: http.Server;
+  /** The instance's real-time side (its hub and feed are inspected by tests and metrics). */
+  realtime: Realtime;
   /** Graceful stop: no new connections, in-flight requests finish, then the pool closes. */
   stop(): Promise<void>;
 }
@@ -58,6 +60,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   return {
     url,
     server,
+    realtime,
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
