@@ -33,7 +33,7 @@ test('without a cursor it answers at once with the head; with one, the missed ev
   const sent = [];
   for (let i = 0; i < 20; i++) sent.push(await sendMessage(app.url, alice, threadId, `m${i}`));
   const answer = await poll(app.url, bob.token, { cursor: start.cursor, timeout: 5 });
-  assert.deepEqual(answer.events.map((e) => e.data), sent);
+  assert.deepEqual(answer.events.map((e) => e.data), sent, JSON.stringify(answer.events.map((e) => [e.type, e.id])));
   assert.equal(answer.cursor, answer.events.at(-1)!.id);
   const [row] = await db.query<{ envelope: unknown }>('SELECT envelope FROM events WHERE id = $1', [answer.cursor]);
   assert.deepEqual(answer.events.at(-1), row!.envelope, 'the same envelope as the event log holds');
@@ -73,7 +73,7 @@ test('answers carry at most 100 events; the cursor picks up the rest', async () 
   const first = await poll(app.url, bob.token, { cursor, timeout: 5 });
   assert.equal(first.events.length, 100);
   const second = await poll(app.url, bob.token, { cursor: first.cursor, timeout: 5 });
-  assert.equal(second.events.length, 30);
+  assert.equal(second.events.length, 30, JSON.stringify(second.events.map((e) => [e.type, e.id, e.data.seq])));
   const seqs = [...first.events, ...second.events].map((e) => e.data.seq);
   assert.deepEqual(seqs, Array.from({ length: 130 }, (_, i) => i + 1));
 });

@@ -1,13 +1,10 @@
-import type { ServerResponse } from 'node:http';
 import type { Deliverable } from './deliverable.js';
-import { Stream, type StreamInit } from './stream.js';
+import { Stream } from './stream.js';
 
 /** The same envelopes as one JSON object per line, for `curl -N … | jq`. */
 export class NdjsonStream extends Stream {
-  private readonly heartbeat: NodeJS.Timeout;
-
-  constructor(res: ServerResponse, init: StreamInit) {
-    super(res, init);
+  override async open(): Promise<void> {
+    const res = this.res;
     res.writeHead(200, {
       'Content-Type': 'application/x-ndjson; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -15,8 +12,8 @@ export class NdjsonStream extends Stream {
     });
     res.flushHeaders();
     // An empty line keeps idle connections open through proxies; jq skips it.
-    this.heartbeat = setInterval(() => res.write('\n'), init.settings.heartbeatMs);
-    this.onClosed(() => clearInterval(this.heartbeat));
+    const heartbeat = setInterval(() => res.write('\n'), this.settings.heartbeatMs);
+    this.onClosed(() => clearInterval(heartbeat));
   }
 
   protected write(event: Deliverable): void {

@@ -48,6 +48,7 @@ export class PollWaiter extends Subscription {
 
   private async start(pool: Pool, timeoutMs: number): Promise<void> {
     const resume = await resumeAfter(pool, this.userId, this.from, this.cursorAtRegistration, POLL_BATCH + 1);
+    if (resume.kind === 'live') this.lastId = resume.lastId;
     if (resume.kind === 'reset') {
       this.lastId = Math.max(this.cursorAtRegistration, resume.head);
       this.collected.push(resetEvent(this.userId, resume.reason));

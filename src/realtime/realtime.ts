@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import type { Config } from '../config.js';
 import { TooManyRequestsProblem } from '../errors.js';
 import type { Logger } from '../log.js';
+import { eventLogBounds } from '../store/events.js';
 import { coMembers } from '../store/presence.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
 import { liveSessionIds } from '../store/sessions.js';
@@ -91,8 +92,8 @@ export class Realtime {
   }
 
   /**
-   * Serve `GET /v1/events`: register a stream for the user before reading what it missed, then
-   * send that backlog and go live. Resolves when the backlog is sent.
+   * Serve `GET /v1/events`: register a stream for the user, learn what it missed (or where "now"
+   * is), send the head, then the backlog, then live events. Resolves when the backlog is sent.
    */
   async openStream(
     req: IncomingMessage,
@@ -117,8 +118,16 @@ export class Realtime {
       this.hub.remove(stream);
       this.presence.release(userId, 'stream');
     });
-    if (stream instanceof SseStream) await stream.open(req);
-    await stream.resume(this.pool);
+    let resume;
+    try {
+      resume = await stream.prepare(this.pool);
+    } catch (error) {
+      stream.abandon();
+      throw error;
+    }
+    if (res.destroyed) return; // the client left meanwhile; the stream has cleaned up
+    await stream.open(req);
+    await stream.resume(this.pool, resume);
   }
 
   /**
@@ -148,11 +157,11 @@ export class Realtime {
     }
   }
 
-  /** A poll without a cursor only learns where "now" is; it still counts as the user polling. */
-  touchPoll(userId: string): number {
+  /** A poll without a cursor only learns where "now" is (the newest committed event); it still counts as the user polling. */
+  async head(userId: string): Promise<number> {
     this.presence.acquire(userId);
     this.presence.release(userId, 'poll');
-    return this.feed.cursor;
+    return Math.max(this.feed.cursor, (await eventLogBounds(this.pool)).head);
   }
 
   /** Shutdown: end every stream (clients resume elsewhere with their last id) and answer every poll. */

@@ -4,8 +4,8 @@ import { Deliverable } from './deliverable.js';
 
 /** How a subscriber that has just registered with the hub starts. */
 export type Resume =
-  /** Nothing to read: live events alone bring it up to date. */
-  | { kind: 'live' }
+  /** Nothing to read: live events after `lastId` bring it up to date. */
+  | { kind: 'live'; lastId: number }
   /** The first page of what it missed (more may follow when the page is full). */
   | { kind: 'backlog'; rows: EventRow[] }
   /** The cursor is unknown (ahead of the log) or older than retention: start over from `head`. */
@@ -22,14 +22,20 @@ export async function resumeAfter(
   cursorAtRegistration: number,
   pageSize: number,
 ): Promise<Resume> {
-  if (from === undefined || from === cursorAtRegistration) return { kind: 'live' };
+  if (from === undefined) {
+    // "From now": after everything committed before this request, even what this instance has
+    // not dispatched yet.
+    const { head } = await eventLogBounds(pool);
+    return { kind: 'live', lastId: Math.max(head, cursorAtRegistration) };
+  }
+  if (from === cursorAtRegistration) return { kind: 'live', lastId: from };
   const rows = await readVisibleEventsAfter(pool, userId, from, pageSize);
   // Read the bounds after the page: a retention prune that could have removed part of the page
   // has then certainly moved pruned_through past `from`.
   const { head, prunedThrough } = await eventLogBounds(pool);
   if (from > head) return { kind: 'reset', reason: 'unknown-cursor', head };
   if (from < prunedThrough) return { kind: 'reset', reason: 'expired-cursor', head };
-  return rows.length ? { kind: 'backlog', rows } : { kind: 'live' };
+  return rows.length ? { kind: 'backlog', rows } : { kind: 'live', lastId: from };
 }
 
 export function resetEvent(userId: string, reason: string): Deliverable {

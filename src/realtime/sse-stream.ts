@@ -11,7 +11,7 @@ export class SseStream extends Stream {
   private session: Session | undefined;
 
   /** Send the head, a padding comment and the `retry:` hint; keep-alive comments follow. */
-  async open(req: IncomingMessage): Promise<void> {
+  override async open(req: IncomingMessage): Promise<void> {
     this.session = await createSession(req, this.res, {
       // We read the resume point ourselves: it may also come as ?last_event_id or ?since.
       trustClientEventId: false,

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
 import { readVisibleEventsAfter } from '../store/events.js';
 import { Deliverable } from './deliverable.js';
-import { resetEvent, resumeAfter } from './resume.js';
+import { resetEvent, resumeAfter, type Resume } from './resume.js';
 import { Subscription, type EndReason } from './subscriber.js';
 
 export interface StreamSettings {
@@ -63,11 +63,22 @@ export abstract class Stream extends Subscription {
     else this.closedHooks.push(hook);
   }
 
-  /** Send what the client missed after `from` (or a reset), then deliver live. */
-  async resume(pool: Pool): Promise<void> {
+  /**
+   * Decide how this stream starts (see resumeAfter). Called after registering with the hub and
+   * before the response head is sent, so that "from now" means before the client sees the stream.
+   */
+  prepare(pool: Pool): Promise<Resume> {
+    return resumeAfter(pool, this.userId, this.from, this.cursorAtRegistration, BACKLOG_PAGE);
+  }
+
+  /** Send the response head and preamble. */
+  abstract open(req: IncomingMessage): Promise<void>;
+
+  /** Send what the client missed (or a reset), then deliver live. */
+  async resume(pool: Pool, resume: Resume): Promise<void> {
     const jitter = 1 - Math.random() * 0.1;
     this.lifetime = setTimeout(() => this.close(), this.settings.lifetimeMs * jitter);
-    const resume = await resumeAfter(pool, this.userId, this.from, this.cursorAtRegistration, BACKLOG_PAGE);
+    if (resume.kind === 'live') this.lastId = resume.lastId;
     if (resume.kind === 'reset') {
       this.lastId = Math.max(this.cursorAtRegistration, resume.head);
       this.send(resetEvent(this.userId, resume.reason));
@@ -83,6 +94,11 @@ export abstract class Stream extends Subscription {
       }
     }
     this.goLive();
+  }
+
+  /** Give up before the head was sent (the request then fails with an ordinary problem answer). */
+  abandon(): void {
+    this.cleanUp();
   }
 
   protected send(event: Deliverable): void {

@@ -53,7 +53,7 @@ export function streamRoutes(ctx: AppContext, limitUser: RequestHandler): Router
     const { cursor, timeout } = parse(pollQuery, req.query);
     const auth = requireAuth(req);
     if (cursor === undefined) {
-      res.json({ events: [], cursor: String(ctx.realtime.touchPoll(auth.user.id)) });
+      res.json({ events: [], cursor: String(await ctx.realtime.head(auth.user.id)) });
       return;
     }
     const outcome = await ctx.realtime.poll({
