@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
+import { Maintenance } from './maintenance.js';
 import { Realtime } from './realtime/realtime.js';
 import { SendQueue } from './store/messages.js';
 
@@ -13,6 +14,7 @@ export interface Instance {
   server: http.Server;
   /** The instance's real-time side (its hub and feed are inspected by tests and metrics). */
   realtime: Realtime;
+  maintenance: Maintenance;
   /** Graceful stop: no new connections, in-flight requests finish, then the pool closes. */
   stop(): Promise<void>;
 }
@@ -26,6 +28,8 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   const sendQueue = new SendQueue(pool);
   const realtime = new Realtime(config, pool, databaseUrl, logger);
   await realtime.start();
+  const maintenance = new Maintenance(pool, config.retentionMs, logger);
+  maintenance.start();
   const app = createApp({
     config,
     pool,
@@ -61,11 +65,13 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     url,
     server,
     realtime,
+    maintenance,
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Streams end (clients resume elsewhere with their last id) and waiting polls answer now.
       await realtime.stop();
+      await maintenance.stop();
       await closed;
       await sendQueue.drain();
       await pool.end();

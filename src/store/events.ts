@@ -35,3 +35,12 @@ export async function eventLogBounds(pool: Pool): Promise<{ head: number; pruned
   );
   return { head: Number(rows[0]!.head), prunedThrough: Number(rows[0]!.pruned_through) };
 }
+
+/** Delete up to `batch` events older than `olderThanMs`; returns how many went. */
+export async function pruneEvents(pool: Pool, olderThanMs: number, batch: number): Promise<number> {
+  const { rows } = await pool.query<{ deleted: number }>(
+    `SELECT postline_prune_events($1 * interval '1 millisecond', $2) AS deleted`,
+    [olderThanMs, batch],
+  );
+  return rows[0]!.deleted;
+}

@@ -9,3 +9,9 @@ export async function setTyping(pool: Pool, threadId: string, userId: string, ty
   ]);
   return rows[0]!.member;
 }
+
+/** Forget typing states nobody compares against any more. */
+export async function deleteStaleTyping(pool: Pool): Promise<number> {
+  const { rowCount } = await pool.query(`DELETE FROM typing_state WHERE broadcast_at < now() - interval '1 minute'`);
+  return rowCount ?? 0;
+}
