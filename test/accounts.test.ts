@@ -1,27 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import request from 'supertest';
 import { bearer, createThread, PASSWORD, register, uniqueUsername } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestInstance, type TestInstance } from './support/instance.js';
+import { useInstances } from './support/fixture.js';
 
-let db: TestDatabase;
-let app: TestInstance;
-
-before(async () => {
-  db = await createTestDatabase();
-  app = await startTestInstance(db.url);
-});
-after(async () => {
-  await app.stop();
-  await db.drop();
-});
+const t = useInstances();
 
 describe('register', () => {
   test('answers 201 with the user and a token, and sets the HttpOnly session cookie', async () => {
     const username = uniqueUsername();
-    const res = await request(app.url)
+    const res = await request(t.app.url)
       .post('/v1/users')
       .send({ username, password: PASSWORD, displayName: '  Alice A.  ' })
       .expect(201)
@@ -39,11 +28,11 @@ describe('register', () => {
 
   test('stores only a salted slow hash of the password and a SHA-256 of the token', async () => {
     const username = uniqueUsername();
-    const res = await request(app.url).post('/v1/users').send({ username, password: PASSWORD }).expect(201);
-    const [user] = await db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE username = $1', [username]);
+    const res = await request(t.app.url).post('/v1/users').send({ username, password: PASSWORD }).expect(201);
+    const [user] = await t.db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE username = $1', [username]);
     assert.match(user!.password_hash, /^scrypt\$\d+\$\d+\$\d+\$[\w-]+\$[\w-]+$/);
     assert.ok(!user!.password_hash.includes(PASSWORD));
-    const sessions = await db.query<{ token_hash: Buffer }>(
+    const sessions = await t.db.query<{ token_hash: Buffer }>(
       'SELECT token_hash FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = $1',
       [username],
     );
@@ -52,65 +41,65 @@ describe('register', () => {
 
   test('two users with the same password get different hashes', async () => {
     const [a, b] = [uniqueUsername(), uniqueUsername()];
-    await request(app.url).post('/v1/users').send({ username: a, password: PASSWORD }).expect(201);
-    await request(app.url).post('/v1/users').send({ username: b, password: PASSWORD }).expect(201);
-    const rows = await db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE username IN ($1, $2)', [a, b]);
+    await request(t.app.url).post('/v1/users').send({ username: a, password: PASSWORD }).expect(201);
+    await request(t.app.url).post('/v1/users').send({ username: b, password: PASSWORD }).expect(201);
+    const rows = await t.db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE username IN ($1, $2)', [a, b]);
     assert.notEqual(rows[0]!.password_hash, rows[1]!.password_hash);
   });
 
   test('a taken username is 409 problem+json', async () => {
-    const user = await register(app.url);
-    const res = await request(app.url).post('/v1/users').send({ username: user.username, password: PASSWORD }).expect(409);
+    const user = await register(t.app.url);
+    const res = await request(t.app.url).post('/v1/users').send({ username: user.username, password: PASSWORD }).expect(409);
     assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
     assert.equal(res.body.status, 409);
   });
 
   test('the display name defaults to the username', async () => {
-    const user = await register(app.url);
-    const res = await request(app.url).get('/v1/me').set(bearer(user)).expect(200);
+    const user = await register(t.app.url);
+    const res = await request(t.app.url).get('/v1/me').set(bearer(user)).expect(200);
     assert.deepEqual(res.body, { user: { id: user.id, username: user.username, displayName: user.username } });
   });
 });
 
 describe('login and logout', () => {
   test('login answers 201 with a new token and the cookie', async () => {
-    const user = await register(app.url);
-    const res = await request(app.url).post('/v1/sessions').send({ username: user.username, password: PASSWORD }).expect(201);
+    const user = await register(t.app.url);
+    const res = await request(t.app.url).post('/v1/sessions').send({ username: user.username, password: PASSWORD }).expect(201);
     assert.equal(res.body.user.id, user.id);
     assert.notEqual(res.body.token, user.token);
     assert.match(res.headers['set-cookie']?.[0] ?? '', /^postline_session=.*HttpOnly/);
-    await request(app.url).get('/v1/me').set('Authorization', `Bearer ${res.body.token}`).expect(200);
+    await request(t.app.url).get('/v1/me').set('Authorization', `Bearer ${res.body.token}`).expect(200);
   });
 
   test('wrong password and unknown user get the same 401', async () => {
-    const user = await register(app.url);
-    const wrong = await request(app.url).post('/v1/sessions').send({ username: user.username, password: 'not the password' });
-    const unknown = await request(app.url).post('/v1/sessions').send({ username: uniqueUsername(), password: PASSWORD });
+    const user = await register(t.app.url);
+    const wrong = await request(t.app.url).post('/v1/sessions').send({ username: user.username, password: 'not the password' });
+    const unknown = await request(t.app.url).post('/v1/sessions').send({ username: uniqueUsername(), password: PASSWORD });
     assert.equal(wrong.status, 401);
     assert.equal(unknown.status, 401);
     assert.deepEqual(wrong.body, unknown.body);
   });
 
   test('logout revokes the token at once; other sessions of the user live on', async () => {
-    const user = await register(app.url);
-    const other = await request(app.url).post('/v1/sessions').send({ username: user.username, password: PASSWORD });
-    await request(app.url).delete('/v1/sessions/current').set(bearer(user)).expect(204);
-    const res = await request(app.url).get('/v1/me').set(bearer(user)).expect(401);
+    const user = await register(t.app.url);
+    const other = await request(t.app.url).post('/v1/sessions').send({ username: user.username, password: PASSWORD });
+    await request(t.app.url).delete('/v1/sessions/current').set(bearer(user)).expect(204);
+    const res = await request(t.app.url).get('/v1/me').set(bearer(user)).expect(401);
     assert.match(res.headers['www-authenticate'] ?? '', /^Bearer/);
-    await request(app.url).get('/v1/me').set('Authorization', `Bearer ${other.body.token}`).expect(200);
+    await request(t.app.url).get('/v1/me').set('Authorization', `Bearer ${other.body.token}`).expect(200);
   });
 
   test('an expired token is refused', async () => {
-    const user = await register(app.url);
-    await db.query(`UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = $1`, [user.id]);
-    await request(app.url).get('/v1/me').set(bearer(user)).expect(401);
+    const user = await register(t.app.url);
+    await t.db.query(`UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = $1`, [user.id]);
+    await request(t.app.url).get('/v1/me').set(bearer(user)).expect(401);
   });
 });
 
 describe('authentication', () => {
   test('missing, malformed and unknown tokens are 401 with WWW-Authenticate: Bearer', async () => {
     for (const header of [undefined, 'Basic abc', 'Bearer', 'Bearer nope', `Bearer pl_${'A'.repeat(43)}`]) {
-      const req = request(app.url).get('/v1/me');
+      const req = request(t.app.url).get('/v1/me');
       if (header) req.set('Authorization', header);
       const res = await req.expect(401);
       assert.match(res.headers['www-authenticate'] ?? '', /^Bearer/, String(header));
@@ -119,15 +108,15 @@ describe('authentication', () => {
   });
 
   test('the session cookie is not accepted on REST calls (no CSRF)', async () => {
-    const user = await register(app.url);
-    await request(app.url).get('/v1/me').set('Cookie', `postline_session=${user.token}`).expect(401);
+    const user = await register(t.app.url);
+    await request(t.app.url).get('/v1/me').set('Cookie', `postline_session=${user.token}`).expect(401);
   });
 
   test('an access_token field in a text/plain POST body is accepted (XDomainRequest)', async () => {
-    const alice = await register(app.url);
-    const bob = await register(app.url);
-    const threadId = await createThread(app.url, alice, [bob]);
-    const res = await request(app.url)
+    const alice = await register(t.app.url);
+    const bob = await register(t.app.url);
+    const threadId = await createThread(t.app.url, alice, [bob]);
+    const res = await request(t.app.url)
       .post(`/v1/threads/${threadId}/messages`)
       .set('Content-Type', 'text/plain')
       .send(JSON.stringify({ body: 'from old IE', access_token: alice.token }))
@@ -136,10 +125,10 @@ describe('authentication', () => {
   });
 
   test('the token never reaches the logs', async () => {
-    const user = await register(app.url);
-    await request(app.url).get('/v1/me').set(bearer(user)).expect(200);
-    await request(app.url).post('/v1/sessions').send({ username: user.username, password: PASSWORD }).expect(201);
-    const logs = app.logs.join('\n');
+    const user = await register(t.app.url);
+    await request(t.app.url).get('/v1/me').set(bearer(user)).expect(200);
+    await request(t.app.url).post('/v1/sessions').send({ username: user.username, password: PASSWORD }).expect(201);
+    const logs = t.app.logs.join('\n');
     assert.ok(logs.includes('/v1/me'), 'requests are logged');
     assert.ok(!logs.includes(user.token), 'token found in logs');
     assert.ok(!logs.includes(PASSWORD), 'password found in logs');
@@ -148,13 +137,13 @@ describe('authentication', () => {
 
 describe('user lookup', () => {
   test('finds by exact username, else an empty list', async () => {
-    const alice = await register(app.url);
-    const bob = await register(app.url);
-    const found = await request(app.url).get('/v1/users').query({ username: bob.username }).set(bearer(alice)).expect(200);
+    const alice = await register(t.app.url);
+    const bob = await register(t.app.url);
+    const found = await request(t.app.url).get('/v1/users').query({ username: bob.username }).set(bearer(alice)).expect(200);
     assert.deepEqual(found.body, { users: [{ id: bob.id, username: bob.username, displayName: bob.username }] });
-    const none = await request(app.url).get('/v1/users').query({ username: uniqueUsername() }).set(bearer(alice)).expect(200);
+    const none = await request(t.app.url).get('/v1/users').query({ username: uniqueUsername() }).set(bearer(alice)).expect(200);
     assert.deepEqual(none.body, { users: [] });
-    const prefix = await request(app.url).get('/v1/users').query({ username: bob.username.slice(0, -1) }).set(bearer(alice)).expect(200);
+    const prefix = await request(t.app.url).get('/v1/users').query({ username: bob.username.slice(0, -1) }).set(bearer(alice)).expect(200);
     assert.deepEqual(prefix.body, { users: [] });
   });
 });

@@ -1,32 +1,21 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import pg from 'pg';
 import request from 'supertest';
 import { bearer, createThread, register, sendMessage } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestInstance, type TestInstance } from './support/instance.js';
+import { useInstances } from './support/fixture.js';
 
-let db: TestDatabase;
-let app: TestInstance;
-
-before(async () => {
-  db = await createTestDatabase();
-  app = await startTestInstance(db.url);
-});
-after(async () => {
-  await app.stop();
-  await db.drop();
-});
+const t = useInstances();
 
 type EventRow = { id: string; type: string; audience: string[]; envelope: { id: string; type: string; threadId: string; data: Record<string, unknown> } };
 const eventsOf = (threadId: string) =>
-  db.query<EventRow>('SELECT id, type, audience::text[] AS audience, envelope FROM events WHERE thread_id = $1 ORDER BY id', [threadId]);
+  t.db.query<EventRow>('SELECT id, type, audience::text[] AS audience, envelope FROM events WHERE thread_id = $1 ORDER BY id', [threadId]);
 
 test('membership changes are logged: thread.updated to all members, thread.removed to the one removed', async () => {
-  const [alice, bob, carol] = [await register(app.url), await register(app.url), await register(app.url)];
-  const threadId = await createThread(app.url, alice, [bob], 'Logged');
-  await request(app.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: carol.id }).expect(200);
-  await request(app.url).delete(`/v1/threads/${threadId}/members/${bob.id}`).set(bearer(alice)).expect(204);
+  const [alice, bob, carol] = [await register(t.app.url), await register(t.app.url), await register(t.app.url)];
+  const threadId = await createThread(t.app.url, alice, [bob], 'Logged');
+  await request(t.app.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: carol.id }).expect(200);
+  await request(t.app.url).delete(`/v1/threads/${threadId}/members/${bob.id}`).set(bearer(alice)).expect(204);
   const events = await eventsOf(threadId);
   const sorted = (ids: string[]) => [...ids].sort();
   assert.deepEqual(
@@ -50,19 +39,19 @@ test('membership changes are logged: thread.updated to all members, thread.remov
 });
 
 test('a failed change writes no event', async () => {
-  const [alice, bob] = [await register(app.url), await register(app.url)];
-  const threadId = await createThread(app.url, alice, [bob]);
+  const [alice, bob] = [await register(t.app.url), await register(t.app.url)];
+  const threadId = await createThread(t.app.url, alice, [bob]);
   const before = await eventsOf(threadId);
-  await request(app.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: (await register(app.url)).id }).expect(409);
-  await request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).send({ body: '   ' }).expect(400);
+  await request(t.app.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: (await register(t.app.url)).id }).expect(409);
+  await request(t.app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).send({ body: '   ' }).expect(400);
   assert.deepEqual(await eventsOf(threadId), before);
 });
 
 test('event ids commit in increasing order: a reader tailing `id > last` never skips a late committer', async () => {
-  const [alice, bob] = [await register(app.url), await register(app.url)];
-  const threadId = await createThread(app.url, alice, [bob]);
-  const writers = new pg.Pool({ connectionString: db.url, max: 8 });
-  const reader = new pg.Client({ connectionString: db.url });
+  const [alice, bob] = [await register(t.app.url), await register(t.app.url)];
+  const threadId = await createThread(t.app.url, alice, [bob]);
+  const writers = new pg.Pool({ connectionString: t.db.url, max: 8 });
+  const reader = new pg.Client({ connectionString: t.db.url });
   await reader.connect();
   const [{ start }] = (await reader.query<{ start: string }>('SELECT coalesce(max(id), 0)::text AS start FROM events')).rows as [{ start: string }];
 
@@ -103,9 +92,9 @@ test('event ids commit in increasing order: a reader tailing `id > last` never s
 });
 
 test('message.created events of a thread follow seq order', async () => {
-  const [alice, bob] = [await register(app.url), await register(app.url)];
-  const threadId = await createThread(app.url, alice, [bob]);
-  await Promise.all(Array.from({ length: 30 }, (_, i) => sendMessage(app.url, i % 2 ? alice : bob, threadId, `m${i}`)));
+  const [alice, bob] = [await register(t.app.url), await register(t.app.url)];
+  const threadId = await createThread(t.app.url, alice, [bob]);
+  await Promise.all(Array.from({ length: 30 }, (_, i) => sendMessage(t.app.url, i % 2 ? alice : bob, threadId, `m${i}`)));
   const events = (await eventsOf(threadId)).filter((e) => e.type === 'message.created');
   assert.deepEqual(events.map((e) => e.envelope.data.seq), Array.from({ length: 30 }, (_, i) => i + 1));
 });

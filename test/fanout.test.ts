@@ -1,48 +1,32 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import pg from 'pg';
 import request from 'supertest';
-import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestInstance, type TestInstance } from './support/instance.js';
+import { bearer, createPair, createThread, register, sendMessage, type TestUser } from './support/api.js';
+import { useInstances } from './support/fixture.js';
 import { poll } from './support/poll.js';
 import { openStream, waitFor } from './support/sse.js';
 
 // Two instances on one database. The periodic catch-up is slow here (60 s), so anything that
 // arrives within a test came by NOTIFY or by the listener's reconnect catch-up.
-let db: TestDatabase;
-let a: TestInstance;
-let b: TestInstance;
-
 const settings = {
   POSTLINE_CATCH_UP_INTERVAL_MS: '60000',
   POSTLINE_PRESENCE_GRACE_MS: '300',
   POSTLINE_POLL_PRESENCE_MS: '300',
   POSTLINE_LISTENER_CHECK_MS: '1000',
 };
+const t = useInstances({ count: 2, env: settings });
 
-before(async () => {
-  db = await createTestDatabase();
-  [a, b] = await Promise.all([startTestInstance(db.url, settings), startTestInstance(db.url, settings)]);
-});
-after(async () => {
-  await Promise.all([a.stop(), b.stop()]);
-  await db.drop();
-});
-
-async function pair(): Promise<{ alice: TestUser; bob: TestUser; threadId: string }> {
-  const [alice, bob] = [await register(a.url), await register(a.url)];
-  return { alice, bob, threadId: await createThread(a.url, alice, [bob]) };
-}
+const pair = () => createPair(t.a.url);
 
 describe('across instances', () => {
   test('a POST on A reaches a stream on B and a waiting poll on B', async () => {
     const { alice, bob, threadId } = await pair();
-    const stream = await openStream(b.url, bob.token);
-    const { cursor } = await poll(b.url, bob.token);
-    const waiting = poll(b.url, bob.token, { cursor, timeout: 20 });
+    const stream = await openStream(t.b.url, bob.token);
+    const { cursor } = await poll(t.b.url, bob.token);
+    const waiting = poll(t.b.url, bob.token, { cursor, timeout: 20 });
     try {
-      const sent = await sendMessage(a.url, alice, threadId, 'from A');
+      const sent = await sendMessage(t.a.url, alice, threadId, 'from A');
       assert.deepEqual((await stream.nextEnvelope()).data, sent);
       assert.deepEqual((await waiting).events.map((e) => e.data), [sent]);
     } finally {
@@ -51,15 +35,15 @@ describe('across instances', () => {
   });
 
   test('typing reaches the other members on the other instance, not the sender; a repeat within 2 s is not re-sent', async () => {
-    const [alice, bob, carol] = [await register(a.url), await register(a.url), await register(a.url)];
-    const threadId = await createThread(a.url, alice, [bob, carol]);
-    const bobStream = await openStream(b.url, bob.token);
-    const aliceStream = await openStream(b.url, alice.token);
+    const [alice, bob, carol] = [await register(t.a.url), await register(t.a.url), await register(t.a.url)];
+    const threadId = await createThread(t.a.url, alice, [bob, carol]);
+    const bobStream = await openStream(t.b.url, bob.token);
+    const aliceStream = await openStream(t.b.url, alice.token);
     try {
       for (let i = 0; i < 3; i++) {
-        await request(i % 2 ? b.url : a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(alice)).send({ typing: true }).expect(204);
+        await request(i % 2 ? t.b.url : t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(alice)).send({ typing: true }).expect(204);
       }
-      await request(a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(alice)).type('form').send('typing=false').expect(204);
+      await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(alice)).type('form').send('typing=false').expect(204);
       const typing = await bobStream.nextOfType('typing');
       assert.deepEqual(typing.data, { userId: alice.id, typing: true });
       assert.equal(typing.threadId, threadId);
@@ -67,11 +51,11 @@ describe('across instances', () => {
       const stopped = await bobStream.nextOfType('typing');
       assert.deepEqual(stopped.data, { userId: alice.id, typing: false }, 'the repeated true events were not re-sent');
       // The sender hears nothing of it: her next event is the message below.
-      const sent = await sendMessage(a.url, bob, threadId, 'marker');
+      const sent = await sendMessage(t.a.url, bob, threadId, 'marker');
       const aliceSaw = await aliceStream.nextOfType('message.created');
       assert.deepEqual(aliceSaw.data, sent);
       assert.ok(!aliceStream.raw.includes('event:typing'), 'the sender got no typing event');
-      const [{ n }] = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE type = $1', ['typing'])) as [{ n: number }];
+      const [{ n }] = (await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE type = $1', ['typing'])) as [{ n: number }];
       assert.equal(n, 0, 'typing is never stored');
     } finally {
       bobStream.close();
@@ -81,24 +65,24 @@ describe('across instances', () => {
 
   test('typing by a non-member is 404 and reaches nobody', async () => {
     const { threadId } = await pair();
-    const mallory = await register(a.url);
-    await request(a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(mallory)).send({ typing: true }).expect(404);
-    await request(a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(mallory)).send({ typing: 'yes' }).expect(400);
+    const mallory = await register(t.a.url);
+    await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(mallory)).send({ typing: true }).expect(404);
+    await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(mallory)).send({ typing: 'yes' }).expect(400);
   });
 
   test('presence: a stream on A makes its user online for co-members streaming on B, and offline after the grace period', async () => {
     const { alice, bob } = await pair();
-    const bobStream = await openStream(b.url, bob.token);
+    const bobStream = await openStream(t.b.url, bob.token);
     try {
-      await waitFor(async () => (await presenceOf(b, bob, alice.id)) === false || (await presenceOf(b, bob, alice.id)) === undefined, 5000, 'alice offline');
-      const aliceStream = await openStream(a.url, alice.token);
+      assert.equal(await presenceOf(t.b.url, bob, alice.id), false);
+      const aliceStream = await openStream(t.a.url, alice.token);
       const online = await bobStream.nextOfType('presence');
       assert.deepEqual(online.data, { userId: alice.id, online: true });
-      assert.equal(await presenceOf(a, bob, alice.id), true);
+      assert.equal(await presenceOf(t.a.url, bob, alice.id), true);
       aliceStream.close();
       const offline = await bobStream.nextOfType('presence');
       assert.deepEqual(offline.data, { userId: alice.id, online: false });
-      assert.equal(await presenceOf(b, bob, alice.id), false);
+      assert.equal(await presenceOf(t.b.url, bob, alice.id), false);
     } finally {
       bobStream.close();
     }
@@ -106,16 +90,16 @@ describe('across instances', () => {
 
   test('presence: a quick reconnect does not flap; polling counts as online', async () => {
     const { alice, bob } = await pair();
-    const bobStream = await openStream(b.url, bob.token);
+    const bobStream = await openStream(t.b.url, bob.token);
     try {
-      const first = await openStream(a.url, alice.token);
+      const first = await openStream(t.a.url, alice.token);
       assert.deepEqual((await bobStream.nextOfType('presence')).data, { userId: alice.id, online: true });
       first.close();
-      const second = await openStream(b.url, alice.token); // within the grace period, on the other instance
+      const second = await openStream(t.b.url, alice.token); // within the grace period, on the other instance
       second.close();
       // Alice now only polls (on A): she stays online without any event in between.
-      const { cursor } = await poll(a.url, alice.token);
-      const marker = await sendMessage(a.url, alice, (await createThread(a.url, alice, [bob], 'marker')), 'marker');
+      const { cursor } = await poll(t.a.url, alice.token);
+      const marker = await sendMessage(t.a.url, alice, (await createThread(t.a.url, alice, [bob], 'marker')), 'marker');
       const next = await bobStream.nextEnvelope();
       assert.equal(next.type, 'thread.updated');
       assert.deepEqual((await bobStream.nextEnvelope()).data, marker, 'no presence event came between');
@@ -129,32 +113,32 @@ describe('across instances', () => {
 
   test('presence is only told about users who share a thread', async () => {
     const { alice } = await pair();
-    const stranger = await register(a.url);
-    const res = await request(a.url).get(`/v1/presence?userIds=${stranger.id},${alice.id}`).set(bearer(alice)).expect(200);
+    const stranger = await register(t.a.url);
+    const res = await request(t.a.url).get(`/v1/presence?userIds=${stranger.id},${alice.id}`).set(bearer(alice)).expect(200);
     assert.deepEqual(res.body.presence.map((p: { userId: string }) => p.userId), [alice.id]);
-    await request(a.url).get('/v1/presence?userIds=abc').set(bearer(alice)).expect(400);
-    await request(a.url).get('/v1/presence').set(bearer(alice)).expect(400);
+    await request(t.a.url).get('/v1/presence?userIds=abc').set(bearer(alice)).expect(400);
+    await request(t.a.url).get('/v1/presence').set(bearer(alice)).expect(400);
   });
 });
 
 describe('visibility', () => {
   test('an added member’s open stream gets the thread from its thread.updated on; a removed one gets thread.removed and then nothing', async () => {
-    const [alice, bob, carol] = [await register(a.url), await register(a.url), await register(a.url)];
-    const threadId = await createThread(a.url, alice, [bob], 'Group');
-    const carolStream = await openStream(b.url, carol.token);
-    const bobStream = await openStream(b.url, bob.token);
+    const [alice, bob, carol] = [await register(t.a.url), await register(t.a.url), await register(t.a.url)];
+    const threadId = await createThread(t.a.url, alice, [bob], 'Group');
+    const carolStream = await openStream(t.b.url, carol.token);
+    const bobStream = await openStream(t.b.url, bob.token);
     try {
-      await sendMessage(a.url, alice, threadId, 'before carol');
+      await sendMessage(t.a.url, alice, threadId, 'before carol');
       assert.equal((await bobStream.nextOfType('message.created')).data.body, 'before carol');
-      await request(a.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: carol.id }).expect(200);
+      await request(t.a.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: carol.id }).expect(200);
       const added = await carolStream.nextOfType('thread.updated');
       assert.equal(added.threadId, threadId);
-      const during = await sendMessage(a.url, alice, threadId, 'with carol');
+      const during = await sendMessage(t.a.url, alice, threadId, 'with carol');
       assert.deepEqual((await carolStream.nextOfType('message.created')).data, during, 'nothing from before she joined');
-      await request(a.url).delete(`/v1/threads/${threadId}/members/${carol.id}`).set(bearer(alice)).expect(204);
+      await request(t.a.url).delete(`/v1/threads/${threadId}/members/${carol.id}`).set(bearer(alice)).expect(204);
       assert.deepEqual((await carolStream.nextOfType('thread.removed')).data, { threadId });
-      await sendMessage(a.url, alice, threadId, 'after carol');
-      const marker = await sendMessage(a.url, alice, await createThread(a.url, alice, [carol], 'Elsewhere'), 'marker');
+      await sendMessage(t.a.url, alice, threadId, 'after carol');
+      const marker = await sendMessage(t.a.url, alice, await createThread(t.a.url, alice, [carol], 'Elsewhere'), 'marker');
       for (;;) {
         const next = await carolStream.nextEnvelope();
         assert.ok(next.threadId !== threadId, `nothing more from the old thread (got ${next.type})`);
@@ -170,16 +154,16 @@ describe('visibility', () => {
   });
 
   test('replay follows the same rule: a reconnect after being removed does not replay the old thread', async () => {
-    const [alice, bob] = [await register(a.url), await register(a.url)];
-    const threadId = await createThread(a.url, alice, [bob], 'Group');
-    const stream = await openStream(a.url, bob.token);
-    await sendMessage(a.url, alice, threadId, 'seen');
+    const [alice, bob] = [await register(t.a.url), await register(t.a.url)];
+    const threadId = await createThread(t.a.url, alice, [bob], 'Group');
+    const stream = await openStream(t.a.url, bob.token);
+    await sendMessage(t.a.url, alice, threadId, 'seen');
     const lastId = (await stream.nextOfType('message.created')).id!;
     stream.close();
-    await request(a.url).delete(`/v1/threads/${threadId}/members/${bob.id}`).set(bearer(alice)).expect(204);
-    await sendMessage(a.url, alice, threadId, 'not for bob');
-    const marker = await sendMessage(a.url, alice, await createThread(a.url, alice, [bob]), 'marker');
-    const replay = await openStream(b.url, bob.token, { headers: { 'Last-Event-ID': lastId } });
+    await request(t.a.url).delete(`/v1/threads/${threadId}/members/${bob.id}`).set(bearer(alice)).expect(204);
+    await sendMessage(t.a.url, alice, threadId, 'not for bob');
+    const marker = await sendMessage(t.a.url, alice, await createThread(t.a.url, alice, [bob]), 'marker');
+    const replay = await openStream(t.b.url, bob.token, { headers: { 'Last-Event-ID': lastId } });
     try {
       const types: string[] = [];
       for (;;) {
@@ -201,8 +185,8 @@ describe('visibility', () => {
 describe('the LISTEN connection', () => {
   test('killed with pg_terminate_backend: what is sent during the outage is delivered after recovery', async () => {
     const { alice, bob, threadId } = await pair();
-    const stream = await openStream(b.url, bob.token);
-    const admin = new pg.Client({ connectionString: db.url });
+    const stream = await openStream(t.b.url, bob.token);
+    const admin = new pg.Client({ connectionString: t.db.url });
     await admin.connect();
     try {
       const killed = await admin.query(
@@ -210,11 +194,11 @@ describe('the LISTEN connection', () => {
       );
       assert.equal(killed.rowCount, 2, 'both instances’ listeners were killed');
       const sent = [];
-      for (let i = 0; i < 5; i++) sent.push(await sendMessage(a.url, alice, threadId, `during outage ${i}`));
+      for (let i = 0; i < 5; i++) sent.push(await sendMessage(t.a.url, alice, threadId, `during outage ${i}`));
       const received = await stream.envelopes(5, 15_000);
       assert.deepEqual(received.map((e) => e.data), sent);
-      await waitFor(() => b.realtime.listening, 10_000, 'listener back');
-      await request(b.url).get('/readyz').expect(200);
+      await waitFor(() => t.b.realtime.listening, 10_000, 'listener back');
+      await request(t.b.url).get('/readyz').expect(200);
     } finally {
       stream.close();
       await admin.end();
@@ -222,7 +206,7 @@ describe('the LISTEN connection', () => {
   });
 });
 
-async function presenceOf(instance: TestInstance, viewer: TestUser, userId: string): Promise<boolean | undefined> {
-  const res = await request(instance.url).get(`/v1/presence?userIds=${userId}`).set(bearer(viewer));
+async function presenceOf(baseUrl: string, viewer: TestUser, userId: string): Promise<boolean | undefined> {
+  const res = await request(baseUrl).get(`/v1/presence?userIds=${userId}`).set(bearer(viewer));
   return res.body.presence.find((p: { userId: string }) => p.userId === userId)?.online;
 }

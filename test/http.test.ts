@@ -1,26 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import request from 'supertest';
 import { bearer, register } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestInstance, type TestInstance } from './support/instance.js';
+import { createTestDatabase } from './support/database.js';
+import { useInstances } from './support/fixture.js';
+import { startTestInstance } from './support/instance.js';
 
-let db: TestDatabase;
-let app: TestInstance;
-
-before(async () => {
-  db = await createTestDatabase();
-  app = await startTestInstance(db.url, { POSTLINE_CORS_ORIGINS: 'https://chat.example.com, http://localhost:8080' });
-});
-after(async () => {
-  await app.stop();
-  await db.drop();
-});
+const t = useInstances({ env: { POSTLINE_CORS_ORIGINS: 'https://chat.example.com, http://localhost:8080' } });
 
 describe('operations', () => {
   test('/healthz and /readyz answer 200 while Postgres is up', async () => {
-    await request(app.url).get('/healthz').expect(200, { status: 'ok' });
-    await request(app.url).get('/readyz').expect(200, { status: 'ready' });
+    await request(t.app.url).get('/healthz').expect(200, { status: 'ok' });
+    await request(t.app.url).get('/readyz').expect(200, { status: 'ready' });
   });
 
   test('/readyz answers 503, and API calls 503 problem+json, when the database is gone', async () => {
@@ -42,8 +33,8 @@ describe('operations', () => {
 
 describe('headers', () => {
   test('security headers, no-store and no-referrer on API answers', async () => {
-    const user = await register(app.url);
-    const res = await request(app.url).get('/v1/me').set(bearer(user)).expect(200);
+    const user = await register(t.app.url);
+    const res = await request(t.app.url).get('/v1/me').set(bearer(user)).expect(200);
     assert.equal(res.headers['cache-control'], 'no-store');
     assert.equal(res.headers['referrer-policy'], 'no-referrer');
     assert.equal(res.headers['x-content-type-options'], 'nosniff');
@@ -53,17 +44,17 @@ describe('headers', () => {
   });
 
   test('errors are problem+json for unknown routes and methods', async () => {
-    const res = await request(app.url).put('/v1/users').expect(401);
+    const res = await request(t.app.url).put('/v1/users').expect(401);
     assert.match(res.headers['content-type'] ?? '', /problem\+json/);
-    const user = await register(app.url);
-    const unknown = await request(app.url).put('/v1/users').set(bearer(user)).expect(404);
+    const user = await register(t.app.url);
+    const unknown = await request(t.app.url).put('/v1/users').set(bearer(user)).expect(404);
     assert.equal(unknown.body.status, 404);
   });
 });
 
 describe('CORS', () => {
   test('listed origins may call with credentials and the contract’s headers', async () => {
-    const preflight = await request(app.url)
+    const preflight = await request(t.app.url)
       .options('/v1/threads')
       .set('Origin', 'https://chat.example.com')
       .set('Access-Control-Request-Method', 'POST')
@@ -76,7 +67,7 @@ describe('CORS', () => {
   });
 
   test('other origins get no CORS grant', async () => {
-    const res = await request(app.url).get('/healthz').set('Origin', 'https://evil.example.net');
+    const res = await request(t.app.url).get('/healthz').set('Origin', 'https://evil.example.net');
     assert.equal(res.headers['access-control-allow-origin'], undefined);
   });
 });

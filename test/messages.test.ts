@@ -1,31 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import request from 'supertest';
-import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestInstance, type TestInstance } from './support/instance.js';
+import { bearer, createPair, createThread, register, sendMessage } from './support/api.js';
+import { useInstances } from './support/fixture.js';
 
-let db: TestDatabase;
-let app: TestInstance;
+const t = useInstances();
 
-before(async () => {
-  db = await createTestDatabase();
-  app = await startTestInstance(db.url);
-});
-after(async () => {
-  await app.stop();
-  await db.drop();
-});
-
-async function pair(): Promise<{ alice: TestUser; bob: TestUser; threadId: string }> {
-  const [alice, bob] = [await register(app.url), await register(app.url)];
-  return { alice, bob, threadId: await createThread(app.url, alice, [bob]) };
-}
+const pair = () => createPair(t.app.url);
 
 describe('send', () => {
   test('answers 201 with the committed message', async () => {
     const { alice, threadId } = await pair();
-    const res = await request(app.url)
+    const res = await request(t.app.url)
       .post(`/v1/threads/${threadId}/messages`)
       .set(bearer(alice))
       .send({ body: '  hello\nworld  ', clientId: 'c-1' })
@@ -38,7 +24,7 @@ describe('send', () => {
     assert.equal(message.senderId, alice.id);
     assert.equal(message.threadId, threadId);
     assert.equal(message.clientId, 'c-1');
-    const [row] = await db.query('SELECT body FROM messages WHERE id = $1', [message.id]);
+    const [row] = await t.db.query('SELECT body FROM messages WHERE id = $1', [message.id]);
     assert.equal(row!.body, 'hello\nworld');
   });
 
@@ -46,26 +32,26 @@ describe('send', () => {
     const { alice, bob, threadId } = await pair();
     const answers = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(i % 2 ? alice : bob)).send({ body: `m${i}` }),
+        request(t.app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(i % 2 ? alice : bob)).send({ body: `m${i}` }),
       ),
     );
     assert.ok(answers.every((res) => res.status === 201));
     const seqs = answers.map((res) => res.body.message.seq as number).sort((a, b) => a - b);
     assert.deepEqual(seqs, Array.from({ length: 50 }, (_, i) => i + 1));
-    const rows = await db.query<{ seq: string }>('SELECT seq FROM messages WHERE thread_id = $1 ORDER BY seq', [threadId]);
+    const rows = await t.db.query<{ seq: string }>('SELECT seq FROM messages WHERE thread_id = $1 ORDER BY seq', [threadId]);
     assert.deepEqual(rows.map((row) => Number(row.seq)), seqs);
   });
 
   test('a retried send with the same clientId answers 200 with the same message, once stored', async () => {
     const { alice, threadId } = await pair();
-    const first = await sendMessage(app.url, alice, threadId, 'hi', 'retry-me');
-    const retry = await request(app.url)
+    const first = await sendMessage(t.app.url, alice, threadId, 'hi', 'retry-me');
+    const retry = await request(t.app.url)
       .post(`/v1/threads/${threadId}/messages`)
       .set(bearer(alice))
       .send({ body: 'hi', clientId: 'retry-me' })
       .expect(200);
     assert.deepEqual(retry.body.message, first);
-    const [row] = await db.query('SELECT count(*)::int AS n FROM messages WHERE thread_id = $1', [threadId]);
+    const [row] = await t.db.query('SELECT count(*)::int AS n FROM messages WHERE thread_id = $1', [threadId]);
     assert.equal(row!.n, 1);
   });
 
@@ -73,39 +59,39 @@ describe('send', () => {
     const { alice, threadId } = await pair();
     const answers = await Promise.all(
       Array.from({ length: 10 }, () =>
-        request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).send({ body: 'once', clientId: 'storm' }),
+        request(t.app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).send({ body: 'once', clientId: 'storm' }),
       ),
     );
     assert.deepEqual(answers.map((res) => res.status).sort(), [200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
     assert.equal(new Set(answers.map((res) => res.body.message.id)).size, 1);
-    const [row] = await db.query('SELECT count(*)::int AS n FROM messages WHERE thread_id = $1', [threadId]);
+    const [row] = await t.db.query('SELECT count(*)::int AS n FROM messages WHERE thread_id = $1', [threadId]);
     assert.equal(row!.n, 1);
   });
 
   test('the Idempotency-Key header works like clientId; a different clientId is 400', async () => {
     const { alice, bob, threadId } = await pair();
-    const first = await request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).set('Idempotency-Key', 'k1').send({ body: 'x' }).expect(201);
+    const first = await request(t.app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).set('Idempotency-Key', 'k1').send({ body: 'x' }).expect(201);
     assert.equal(first.body.message.clientId, 'k1');
-    const again = await request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).send({ body: 'x', clientId: 'k1' }).expect(200);
+    const again = await request(t.app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).send({ body: 'x', clientId: 'k1' }).expect(200);
     assert.equal(again.body.message.id, first.body.message.id);
     // The key is per sender: bob's k1 is his own message.
-    const bobs = await request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(bob)).set('Idempotency-Key', 'k1').send({ body: 'y' }).expect(201);
+    const bobs = await request(t.app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(bob)).set('Idempotency-Key', 'k1').send({ body: 'y' }).expect(201);
     assert.notEqual(bobs.body.message.id, first.body.message.id);
-    await request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).set('Idempotency-Key', 'k2').send({ body: 'x', clientId: 'k3' }).expect(400);
+    await request(t.app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).set('Idempotency-Key', 'k2').send({ body: 'x', clientId: 'k3' }).expect(400);
   });
 
   test('form and text/plain bodies are accepted', async () => {
     const { alice, threadId } = await pair();
-    await request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).type('form').send('body=from%20curl').expect(201);
-    await request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).set('Content-Type', 'text/plain;charset=UTF-8').send('{"body":"from XDR"}').expect(201);
-    const list = await request(app.url).get(`/v1/threads/${threadId}/messages`).set(bearer(alice)).expect(200);
+    await request(t.app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).type('form').send('body=from%20curl').expect(201);
+    await request(t.app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).set('Content-Type', 'text/plain;charset=UTF-8').send('{"body":"from XDR"}').expect(201);
+    const list = await request(t.app.url).get(`/v1/threads/${threadId}/messages`).set(bearer(alice)).expect(200);
     assert.deepEqual(list.body.messages.map((m: { body: string }) => m.body), ['from curl', 'from XDR']);
   });
 
   test('each send appends a message.created event for the members in the same transaction', async () => {
     const { alice, bob, threadId } = await pair();
-    const message = await sendMessage(app.url, alice, threadId, 'logged');
-    const rows = await db.query<{ id: string; audience: string[]; envelope: Record<string, unknown> }>(
+    const message = await sendMessage(t.app.url, alice, threadId, 'logged');
+    const rows = await t.db.query<{ id: string; audience: string[]; envelope: Record<string, unknown> }>(
       `SELECT id, audience::text[] AS audience, envelope FROM events WHERE thread_id = $1 AND type = 'message.created'`,
       [threadId],
     );
@@ -120,9 +106,9 @@ describe('send', () => {
 describe('list', () => {
   test('pages in ascending seq with before, after, limit and hasMore', async () => {
     const { alice, threadId } = await pair();
-    for (let i = 1; i <= 7; i++) await sendMessage(app.url, alice, threadId, `m${i}`);
+    for (let i = 1; i <= 7; i++) await sendMessage(t.app.url, alice, threadId, `m${i}`);
     const get = async (query: string) => {
-      const res = await request(app.url).get(`/v1/threads/${threadId}/messages${query}`).set(bearer(alice)).expect(200);
+      const res = await request(t.app.url).get(`/v1/threads/${threadId}/messages${query}`).set(bearer(alice)).expect(200);
       return { seqs: res.body.messages.map((m: { seq: number }) => m.seq), hasMore: res.body.hasMore };
     };
     assert.deepEqual(await get(''), { seqs: [1, 2, 3, 4, 5, 6, 7], hasMore: false });
@@ -137,7 +123,7 @@ describe('list', () => {
   test('limit outside 1-200, and seq that are not positive whole numbers, are 400 (never clamped)', async () => {
     const { alice, threadId } = await pair();
     for (const query of ['limit=0', 'limit=201', 'limit=-1', 'limit=1.5', 'limit=abc', 'limit=', 'before=0', 'after=-3', 'before=1e3', 'after=99999999999999999999', 'limit=1&limit=2']) {
-      const res = await request(app.url).get(`/v1/threads/${threadId}/messages?${query}`).set(bearer(alice));
+      const res = await request(t.app.url).get(`/v1/threads/${threadId}/messages?${query}`).set(bearer(alice));
       assert.equal(res.status, 400, query);
       assert.match(res.headers['content-type'] ?? '', /problem\+json/);
     }
@@ -148,15 +134,15 @@ describe('seen', () => {
   test('moves the read marker forward only, updates unreadCount and appends seen events only on a move', async () => {
     const { alice, bob, threadId } = await pair();
     const messages = [];
-    for (let i = 1; i <= 4; i++) messages.push(await sendMessage(app.url, alice, threadId, `m${i}`));
+    for (let i = 1; i <= 4; i++) messages.push(await sendMessage(t.app.url, alice, threadId, `m${i}`));
     const unread = async () =>
-      (await request(app.url).get(`/v1/threads/${threadId}`).set(bearer(bob)).expect(200)).body.thread.unreadCount;
+      (await request(t.app.url).get(`/v1/threads/${threadId}`).set(bearer(bob)).expect(200)).body.thread.unreadCount;
     assert.equal(await unread(), 4);
-    await request(app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(bob)).send({ upTo: messages[2]!.id }).expect(204);
+    await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(bob)).send({ upTo: messages[2]!.id }).expect(204);
     assert.equal(await unread(), 1);
-    await request(app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(bob)).send({ upTo: messages[0]!.id }).expect(204);
+    await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(bob)).send({ upTo: messages[0]!.id }).expect(204);
     assert.equal(await unread(), 1, 'the marker never moves back');
-    const events = await db.query<{ envelope: { data: unknown }; audience: string[] }>(
+    const events = await t.db.query<{ envelope: { data: unknown }; audience: string[] }>(
       `SELECT envelope, audience::text[] AS audience FROM events WHERE thread_id = $1 AND type = 'seen' ORDER BY id`,
       [threadId],
     );
@@ -166,12 +152,12 @@ describe('seen', () => {
 
   test('a message of another thread is 400 and changes nothing', async () => {
     const { alice, bob, threadId } = await pair();
-    const other = await createThread(app.url, alice, [await register(app.url)]);
-    const foreignMessage = await sendMessage(app.url, alice, other, 'elsewhere');
-    await sendMessage(app.url, alice, threadId, 'here');
-    const res = await request(app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(bob)).send({ upTo: foreignMessage.id }).expect(400);
+    const other = await createThread(t.app.url, alice, [await register(t.app.url)]);
+    const foreignMessage = await sendMessage(t.app.url, alice, other, 'elsewhere');
+    await sendMessage(t.app.url, alice, threadId, 'here');
+    const res = await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(bob)).send({ upTo: foreignMessage.id }).expect(400);
     assert.deepEqual(res.body.errors, [{ path: 'upTo', message: 'no such message in this thread' }]);
-    const [row] = await db.query('SELECT read_seq::int FROM thread_members WHERE thread_id = $1 AND user_id = $2', [threadId, bob.id]);
+    const [row] = await t.db.query('SELECT read_seq::int FROM thread_members WHERE thread_id = $1 AND user_id = $2', [threadId, bob.id]);
     assert.equal(row!.read_seq, 0);
   });
 });

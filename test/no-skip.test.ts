@@ -1,47 +1,36 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { createThread, register, sendMessage, type TestUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestInstance, type TestInstance } from './support/instance.js';
+import { useInstances } from './support/fixture.js';
 import { poll } from './support/poll.js';
 import { openStream, type StreamReader } from './support/sse.js';
 
 // The contract's no-skip rule under load: two instances, 8 concurrent writers, and readers that
 // disconnect and resume at random moments on alternating instances.
-let db: TestDatabase;
-let instances: TestInstance[];
-
-before(async () => {
-  db = await createTestDatabase();
-  instances = await Promise.all([startTestInstance(db.url), startTestInstance(db.url)]);
-});
-after(async () => {
-  await Promise.all(instances.map((instance) => instance.stop()));
-  await db.drop();
-});
+const t = useInstances({ count: 2 });
 
 const WRITERS = 8;
 const MESSAGES = 2000;
 
 test(`${WRITERS} writers, ${MESSAGES} messages, resuming SSE and long-poll readers: every event exactly once, in id order`, async () => {
-  const reader = await register(instances[0]!.url);
-  const writers = await Promise.all(Array.from({ length: WRITERS }, () => register(instances[1]!.url)));
+  const reader = await register(t.apps[0]!.url);
+  const writers = await Promise.all(Array.from({ length: WRITERS }, () => register(t.apps[1]!.url)));
   // Each writer has a direct thread with the reader; all share one group thread as well.
-  const direct = await Promise.all(writers.map((writer) => createThread(instances[0]!.url, writer, [reader])));
-  const group = await createThread(instances[0]!.url, reader, writers, 'everyone');
-  const [{ start }] = (await db.query<{ start: string }>('SELECT coalesce(max(id), 0) AS start FROM events')) as [{ start: string }];
+  const direct = await Promise.all(writers.map((writer) => createThread(t.apps[0]!.url, writer, [reader])));
+  const group = await createThread(t.apps[0]!.url, reader, writers, 'everyone');
+  const [{ start }] = (await t.db.query<{ start: string }>('SELECT coalesce(max(id), 0) AS start FROM events')) as [{ start: string }];
 
   let writing = true;
   const write = async (writer: TestUser, index: number) => {
     for (let i = 0; i < MESSAGES / WRITERS; i++) {
       const threadId = i % 3 === 0 ? group : direct[index]!;
-      await sendMessage(instances[(index + i) % 2]!.url, writer, threadId, `w${index}-${i}`);
+      await sendMessage(t.apps[(index + i) % 2]!.url, writer, threadId, `w${index}-${i}`);
     }
   };
   const writes = Promise.all(writers.map(write)).finally(() => (writing = false));
 
   const expected = async () =>
-    (await db.query<{ id: string }>('SELECT id FROM events WHERE id > $1 AND audience @> ARRAY[$2::bigint] ORDER BY id', [start, reader.id])).map(
+    (await t.db.query<{ id: string }>('SELECT id FROM events WHERE id > $1 AND audience @> ARRAY[$2::bigint] ORDER BY id', [start, reader.id])).map(
       (row) => row.id,
     );
   const random = (max: number) => 1 + Math.floor(Math.random() * max);
@@ -52,7 +41,7 @@ test(`${WRITERS} writers, ${MESSAGES} messages, resuming SSE and long-poll reade
     let lastId = start;
     let reconnects = 0;
     for (let turn = 0; ; turn++) {
-      const stream: StreamReader = await openStream(instances[turn % 2]!.url, reader.token, { headers: { 'Last-Event-ID': lastId } });
+      const stream: StreamReader = await openStream(t.apps[turn % 2]!.url, reader.token, { headers: { 'Last-Event-ID': lastId } });
       try {
         const quota = random(120);
         for (let n = 0; n < quota; n++) {
@@ -75,7 +64,7 @@ test(`${WRITERS} writers, ${MESSAGES} messages, resuming SSE and long-poll reade
   const pollReads = (async () => {
     let cursor = start;
     for (let turn = 0; ; turn++) {
-      const answer = await poll(instances[turn % 2]!.url, reader.token, { cursor, timeout: 1 });
+      const answer = await poll(t.apps[turn % 2]!.url, reader.token, { cursor, timeout: 1 });
       assert.equal(answer.status, 200);
       for (const event of answer.events) if (event.id !== undefined) pollReceived.push(event.id);
       cursor = answer.cursor;

@@ -1,78 +1,64 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import request from 'supertest';
-import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestInstance, type TestInstance } from './support/instance.js';
+import { bearer, createPair, createThread, register, sendMessage } from './support/api.js';
+import { useInstances } from './support/fixture.js';
 import { poll } from './support/poll.js';
 
-let db: TestDatabase;
-let app: TestInstance;
+const t = useInstances({ env: { POSTLINE_MAX_POLLS_PER_USER: '2' } });
 
-before(async () => {
-  db = await createTestDatabase();
-  app = await startTestInstance(db.url, { POSTLINE_MAX_POLLS_PER_USER: '2' });
-});
-after(async () => {
-  await app.stop();
-  await db.drop();
-});
-
-async function pair(): Promise<{ alice: TestUser; bob: TestUser; threadId: string }> {
-  const [alice, bob] = [await register(app.url), await register(app.url)];
-  return { alice, bob, threadId: await createThread(app.url, alice, [bob]) };
-}
+const pair = () => createPair(t.app.url);
 
 test('without a cursor it answers at once with the head; with one, the missed events in order', async () => {
   const { alice, bob, threadId } = await pair();
-  const start = await poll(app.url, bob.token);
+  const start = await poll(t.app.url, bob.token);
   assert.equal(start.status, 200);
   assert.deepEqual(start.events, []);
   assert.match(start.cursor, /^\d+$/);
   assert.equal(start.headers['cache-control'], 'no-store');
   const sent = [];
-  for (let i = 0; i < 20; i++) sent.push(await sendMessage(app.url, alice, threadId, `m${i}`));
-  const answer = await poll(app.url, bob.token, { cursor: start.cursor, timeout: 5 });
+  for (let i = 0; i < 20; i++) sent.push(await sendMessage(t.app.url, alice, threadId, `m${i}`));
+  const answer = await poll(t.app.url, bob.token, { cursor: start.cursor, timeout: 5 });
   assert.deepEqual(answer.events.map((e) => e.data), sent, JSON.stringify(answer.events.map((e) => [e.type, e.id])));
   assert.equal(answer.cursor, answer.events.at(-1)!.id);
-  const [row] = await db.query<{ envelope: unknown }>('SELECT envelope FROM events WHERE id = $1', [answer.cursor]);
+  const [row] = await t.db.query<{ envelope: unknown }>('SELECT envelope FROM events WHERE id = $1', [answer.cursor]);
   assert.deepEqual(answer.events.at(-1), row!.envelope, 'the same envelope as the event log holds');
 });
 
 test('a waiting poll answers with the first new event, and the cursor carries on without loss', async () => {
   const { alice, bob, threadId } = await pair();
-  const { cursor } = await poll(app.url, bob.token);
-  const waiting = poll(app.url, bob.token, { cursor, timeout: 20 });
+  const { cursor } = await poll(t.app.url, bob.token);
+  const waiting = poll(t.app.url, bob.token, { cursor, timeout: 20 });
   // The poll registers before it reads; whenever the send lands, it is answered.
-  const sent = await sendMessage(app.url, alice, threadId, 'wake up');
+  const sent = await sendMessage(t.app.url, alice, threadId, 'wake up');
   const answer = await waiting;
   assert.deepEqual(answer.events.map((e) => e.data), [sent]);
-  const next = poll(app.url, bob.token, { cursor: answer.cursor, timeout: 20 });
-  const second = await sendMessage(app.url, alice, threadId, 'and again');
+  const next = poll(t.app.url, bob.token, { cursor: answer.cursor, timeout: 20 });
+  const second = await sendMessage(t.app.url, alice, threadId, 'and again');
   assert.deepEqual((await next).events.map((e) => e.data), [second]);
 });
 
 test('at the timeout it answers with no events and a cursor that misses nothing', async () => {
   const { alice, bob, threadId } = await pair();
-  const { cursor } = await poll(app.url, bob.token);
+  const { cursor } = await poll(t.app.url, bob.token);
   // Others' traffic moves the log on while bob waits; bob's cursor may move past it.
-  const [carol, dave] = [await register(app.url), await register(app.url)];
-  await sendMessage(app.url, carol, await createThread(app.url, carol, [dave]), 'not for bob');
-  const empty = await poll(app.url, bob.token, { cursor, timeout: 1 });
+  const [carol, dave] = [await register(t.app.url), await register(t.app.url)];
+  await sendMessage(t.app.url, carol, await createThread(t.app.url, carol, [dave]), 'not for bob');
+  const empty = await poll(t.app.url, bob.token, { cursor, timeout: 1 });
   assert.deepEqual(empty.events, []);
   assert.ok(Number(empty.cursor) >= Number(cursor));
-  const sent = await sendMessage(app.url, alice, threadId, 'after the timeout');
-  const answer = await poll(app.url, bob.token, { cursor: empty.cursor, timeout: 5 });
+  const sent = await sendMessage(t.app.url, alice, threadId, 'after the timeout');
+  const answer = await poll(t.app.url, bob.token, { cursor: empty.cursor, timeout: 5 });
   assert.deepEqual(answer.events.map((e) => e.data), [sent]);
 });
 
 test('answers carry at most 100 events; the cursor picks up the rest', async () => {
   const { alice, bob, threadId } = await pair();
-  const { cursor } = await poll(app.url, bob.token);
-  await Promise.all(Array.from({ length: 130 }, (_, i) => sendMessage(app.url, alice, threadId, `bulk ${i}`)));
-  const first = await poll(app.url, bob.token, { cursor, timeout: 5 });
+  const { cursor } = await poll(t.app.url, bob.token);
+  await Promise.all(Array.from({ length: 130 }, (_, i) => sendMessage(t.app.url, alice, threadId, `bulk ${i}`)));
+  const first = await poll(t.app.url, bob.token, { cursor, timeout: 5 });
   assert.equal(first.events.length, 100);
-  const second = await poll(app.url, bob.token, { cursor: first.cursor, timeout: 5 });
+  const second = await poll(t.app.url, bob.token, { cursor: first.cursor, timeout: 5 });
   assert.equal(second.events.length, 30, JSON.stringify(second.events.map((e) => [e.type, e.id, e.data.seq])));
   const seqs = [...first.events, ...second.events].map((e) => e.data.seq);
   assert.deepEqual(seqs, Array.from({ length: 130 }, (_, i) => i + 1));
@@ -80,7 +66,7 @@ test('answers carry at most 100 events; the cursor picks up the rest', async () 
 
 test('an unknown cursor gets a reset event and the head', async () => {
   const { bob } = await pair();
-  const answer = await poll(app.url, bob.token, { cursor: '999999999', timeout: 5 });
+  const answer = await poll(t.app.url, bob.token, { cursor: '999999999', timeout: 5 });
   assert.equal(answer.events.length, 1);
   assert.equal(answer.events[0]!.type, 'reset');
   assert.equal(answer.events[0]!.id, undefined);
@@ -90,26 +76,26 @@ test('an unknown cursor gets a reset event and the head', async () => {
 test('bad cursors and timeouts are 400; a missing token 401; the poll cap 429', async () => {
   const { bob } = await pair();
   for (const query of ['cursor=abc', 'cursor=-1', 'timeout=56', 'timeout=-1', 'timeout=1.5', 'cursor=1&cursor=2']) {
-    const res = await request(app.url).get(`/v1/poll?${query}`).set(bearer(bob));
+    const res = await request(t.app.url).get(`/v1/poll?${query}`).set(bearer(bob));
     assert.equal(res.status, 400, query);
     assert.match(res.headers['content-type'] ?? '', /problem\+json/);
   }
-  await request(app.url).get('/v1/poll?cursor=1').expect(401);
-  const { cursor } = await poll(app.url, bob.token);
-  const waiting = [poll(app.url, bob.token, { cursor, timeout: 3 }), poll(app.url, bob.token, { cursor, timeout: 3 })];
+  await request(t.app.url).get('/v1/poll?cursor=1').expect(401);
+  const { cursor } = await poll(t.app.url, bob.token);
+  const waiting = [poll(t.app.url, bob.token, { cursor, timeout: 3 }), poll(t.app.url, bob.token, { cursor, timeout: 3 })];
   // Both are waiting once the hub counts them.
-  while (app.realtime.hub.count(bob.id, 'poll') < 2) await new Promise((resolve) => setTimeout(resolve, 10));
-  const third = await poll(app.url, bob.token, { cursor, timeout: 3 });
+  while (t.app.realtime.hub.count(bob.id, 'poll') < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  const third = await poll(t.app.url, bob.token, { cursor, timeout: 3 });
   assert.equal(third.status, 429);
   await Promise.all(waiting);
 });
 
 test('the token may come as ?access_token; a revoked token ends a waiting poll with 401', async () => {
   const { bob } = await pair();
-  const { cursor } = (await request(app.url).get(`/v1/poll?access_token=${bob.token}`).expect(200)).body;
-  const waiting = request(app.url).get(`/v1/poll?cursor=${cursor}&timeout=20&access_token=${bob.token}`);
+  const { cursor } = (await request(t.app.url).get(`/v1/poll?access_token=${bob.token}`).expect(200)).body;
+  const waiting = request(t.app.url).get(`/v1/poll?cursor=${cursor}&timeout=20&access_token=${bob.token}`);
   const answered = waiting.then((res) => res.status);
-  while (app.realtime.hub.count(bob.id, 'poll') < 1) await new Promise((resolve) => setTimeout(resolve, 10));
-  await request(app.url).delete('/v1/sessions/current').set(bearer(bob)).expect(204);
+  while (t.app.realtime.hub.count(bob.id, 'poll') < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+  await request(t.app.url).delete('/v1/sessions/current').set(bearer(bob)).expect(204);
   assert.equal(await answered, 401);
 });

@@ -1,42 +1,31 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { createThread, register, sendMessage } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestInstance, type TestInstance } from './support/instance.js';
+import { useInstances } from './support/fixture.js';
 import { openStream } from './support/sse.js';
 
-let db: TestDatabase;
-let app: TestInstance;
-
-before(async () => {
-  db = await createTestDatabase();
-  app = await startTestInstance(db.url, { POSTLINE_SLOW_CONSUMER_BYTES: String(256 * 1024) });
-});
-after(async () => {
-  await app.stop();
-  await db.drop();
-});
+const t = useInstances({ env: { POSTLINE_SLOW_CONSUMER_BYTES: String(256 * 1024) } });
 
 test('a stream that stops reading is closed before its buffer grows past the bound; others get everything', async () => {
-  const [sender, slow, fast] = [await register(app.url), await register(app.url), await register(app.url)];
-  const threadId = await createThread(app.url, sender, [slow, fast], 'busy');
+  const [sender, slow, fast] = [await register(t.app.url), await register(t.app.url), await register(t.app.url)];
+  const threadId = await createThread(t.app.url, sender, [slow, fast], 'busy');
   const serverSockets: net.Socket[] = [];
-  app.server.on('connection', (serverSocket: net.Socket) => serverSockets.push(serverSocket));
+  t.app.server.on('connection', (serverSocket: net.Socket) => serverSockets.push(serverSocket));
   // A client that sends its request and then never reads a byte.
-  const { port } = new URL(app.url);
+  const { port } = new URL(t.app.url);
   const socket = net.connect(Number(port), '127.0.0.1');
   socket.pause();
   socket.write(`GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${slow.token}\r\n\r\n`);
-  const fastStream = await openStream(app.url, fast.token);
+  const fastStream = await openStream(t.app.url, fast.token);
   try {
-    while (app.realtime.hub.count(slow.id, 'stream') === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (t.app.realtime.hub.count(slow.id, 'stream') === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     // 16 KB per event (4000 four-byte characters): the kernel's socket buffers fill after a few MB.
     const body = '🐢'.repeat(4000);
     let sent = 0;
-    while (app.realtime.hub.count(slow.id, 'stream') > 0) {
+    while (t.app.realtime.hub.count(slow.id, 'stream') > 0) {
       assert.ok(sent < 2000, 'the slow stream was never closed');
-      await Promise.all(Array.from({ length: 20 }, () => sendMessage(app.url, sender, threadId, body)));
+      await Promise.all(Array.from({ length: 20 }, () => sendMessage(t.app.url, sender, threadId, body)));
       sent += 20;
       // While it lingers, the server never holds much more than the bound for it.
       for (const serverSocket of serverSockets) {

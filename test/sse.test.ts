@@ -1,41 +1,28 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
 import request from 'supertest';
-import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startTestInstance, type TestInstance } from './support/instance.js';
+import { bearer, createPair, sendMessage } from './support/api.js';
+import { useInstances } from './support/fixture.js';
+import { startTestInstance } from './support/instance.js';
 import { openStream, StreamReader } from './support/sse.js';
 
-let db: TestDatabase;
-let app: TestInstance;
+const t = useInstances({ env: { POSTLINE_SSE_HEARTBEAT_MS: '300', POSTLINE_SSE_RETRY_MS: '1500' } });
 
-before(async () => {
-  db = await createTestDatabase();
-  app = await startTestInstance(db.url, { POSTLINE_SSE_HEARTBEAT_MS: '300', POSTLINE_SSE_RETRY_MS: '1500' });
-});
-after(async () => {
-  await app.stop();
-  await db.drop();
-});
-
-async function pair(): Promise<{ alice: TestUser; bob: TestUser; threadId: string }> {
-  const [alice, bob] = [await register(app.url), await register(app.url)];
-  return { alice, bob, threadId: await createThread(app.url, alice, [bob]) };
-}
+const pair = () => createPair(t.app.url);
 
 describe('the stream', () => {
   test('has the contract’s headers, a 2 KiB padding comment and retry: before the first event, and heartbeats', async () => {
     const { alice, bob, threadId } = await pair();
-    const stream = await openStream(app.url, bob.token);
+    const stream = await openStream(t.app.url, bob.token);
     try {
       assert.equal(stream.status, 200);
       assert.match(stream.response.headers['content-type'] ?? '', /^text\/event-stream/);
       assert.equal(stream.response.headers['cache-control'], 'no-cache, no-transform');
       assert.equal(stream.response.headers['x-accel-buffering'], 'no');
       assert.equal(stream.response.headers['content-encoding'], undefined);
-      const sent = await sendMessage(app.url, alice, threadId, 'hello');
+      const sent = await sendMessage(t.app.url, alice, threadId, 'hello');
       const frame = await stream.nextEvent();
       const beforeEvent = stream.raw.slice(0, stream.raw.indexOf('event:'));
       const padding = beforeEvent.split('\n').find((line) => line.startsWith(':') && line.length >= 2047);
@@ -58,7 +45,7 @@ describe('the stream', () => {
 
   test('curl -N shows the padding, events with ids, and heartbeats', async () => {
     const { alice, bob, threadId } = await pair();
-    const curl = spawn('curl', ['-sN', '-H', `Authorization: Bearer ${bob.token}`, `${app.url}/v1/events`]);
+    const curl = spawn('curl', ['-sN', '-H', `Authorization: Bearer ${bob.token}`, `${t.app.url}/v1/events`]);
     let output = '';
     let onOutput = () => {};
     curl.stdout.setEncoding('utf8');
@@ -73,7 +60,7 @@ describe('the stream', () => {
       });
     try {
       await seen(/retry:/);
-      const message = await sendMessage(app.url, alice, threadId, 'via curl');
+      const message = await sendMessage(t.app.url, alice, threadId, 'via curl');
       await seen(new RegExp(`"body":"via curl"`));
       await seen(/\n:\n\n[\s\S]*\n:\n\n/); // two heartbeats
       assert.match(output, /^: {2047,}\n/m);
@@ -86,16 +73,16 @@ describe('the stream', () => {
 
   test('401 without a token; the token may come as ?access_token or the session cookie', async () => {
     const { alice, bob, threadId } = await pair();
-    const anonymous = await StreamReader.open(`${app.url}/v1/events`);
+    const anonymous = await StreamReader.open(`${t.app.url}/v1/events`);
     assert.equal(anonymous.status, 401);
     assert.match(anonymous.response.headers['content-type'] ?? '', /problem\+json/);
-    const byQuery = await StreamReader.open(`${app.url}/v1/events?access_token=${bob.token}`);
-    const byCookie = await StreamReader.open(`${app.url}/v1/events`, { Cookie: `postline_session=${bob.token}` });
+    const byQuery = await StreamReader.open(`${t.app.url}/v1/events?access_token=${bob.token}`);
+    const byCookie = await StreamReader.open(`${t.app.url}/v1/events`, { Cookie: `postline_session=${bob.token}` });
     try {
-      await sendMessage(app.url, alice, threadId, 'both');
+      await sendMessage(t.app.url, alice, threadId, 'both');
       assert.equal((await byQuery.nextEnvelope()).type, 'message.created');
       assert.equal((await byCookie.nextEnvelope()).type, 'message.created');
-      assert.ok(!app.logs.join('\n').includes(bob.token), 'the query token is not logged');
+      assert.ok(!t.app.logs.join('\n').includes(bob.token), 'the query token is not logged');
     } finally {
       byQuery.close();
       byCookie.close();
@@ -104,14 +91,14 @@ describe('the stream', () => {
 
   test('?format=ndjson streams the same envelopes, one JSON object per line', async () => {
     const { alice, bob, threadId } = await pair();
-    const stream = await openStream(app.url, bob.token, { query: { format: 'ndjson' } });
+    const stream = await openStream(t.app.url, bob.token, { query: { format: 'ndjson' } });
     try {
       assert.match(stream.response.headers['content-type'] ?? '', /^application\/x-ndjson/);
-      const sent = await sendMessage(app.url, alice, threadId, 'line');
+      const sent = await sendMessage(t.app.url, alice, threadId, 'line');
       const envelope = await stream.nextLine();
       assert.equal(envelope.type, 'message.created');
       assert.deepEqual(envelope.data, sent);
-      const [row] = await db.query<{ envelope: unknown }>('SELECT envelope FROM events WHERE id = $1', [envelope.id]);
+      const [row] = await t.db.query<{ envelope: unknown }>('SELECT envelope FROM events WHERE id = $1', [envelope.id]);
       assert.deepEqual(envelope, row!.envelope);
     } finally {
       stream.close();
@@ -127,7 +114,7 @@ describe('the stream', () => {
       [{}, { since: '99999999999999999999' }],
       [{}, { format: 'xml' }],
     ] as const) {
-      const stream = await openStream(app.url, bob.token, { headers, query });
+      const stream = await openStream(t.app.url, bob.token, { headers, query });
       assert.equal(stream.status, 400, JSON.stringify([headers, query]));
       assert.match(stream.response.headers['content-type'] ?? '', /problem\+json/);
       stream.close();
@@ -138,13 +125,13 @@ describe('the stream', () => {
 describe('resume', () => {
   async function missedWhileAway(resume: (lastId: string) => { headers?: Record<string, string>; query?: Record<string, string> }) {
     const { alice, bob, threadId } = await pair();
-    const first = await openStream(app.url, bob.token);
-    await sendMessage(app.url, alice, threadId, 'seen live');
+    const first = await openStream(t.app.url, bob.token);
+    await sendMessage(t.app.url, alice, threadId, 'seen live');
     const lastId = (await first.nextEnvelope()).id!;
     first.close();
     const sent = [];
-    for (let i = 0; i < 20; i++) sent.push(await sendMessage(app.url, alice, threadId, `missed ${i}`));
-    const second = await openStream(app.url, bob.token, resume(lastId));
+    for (let i = 0; i < 20; i++) sent.push(await sendMessage(t.app.url, alice, threadId, `missed ${i}`));
+    const second = await openStream(t.app.url, bob.token, resume(lastId));
     try {
       const replayed = await second.envelopes(20);
       assert.deepEqual(replayed.map((e) => e.data), sent, 'exactly the 20 missed, in order');
@@ -152,7 +139,7 @@ describe('resume', () => {
       assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
       assert.ok(ids[0]! > Number(lastId));
       // And then live, without a duplicate.
-      const live = await sendMessage(app.url, alice, threadId, 'live again');
+      const live = await sendMessage(t.app.url, alice, threadId, 'live again');
       assert.deepEqual((await second.nextEnvelope()).data, live);
     } finally {
       second.close();
@@ -166,7 +153,7 @@ describe('resume', () => {
   test('with ?since', () => missedWhileAway((lastId) => ({ query: { since: lastId } })));
 
   test('the eventsource client resumes by itself when the server ends the stream, losing nothing', async () => {
-    const short = await startTestInstance(db.url, { POSTLINE_SSE_LIFETIME_MS: '1000', POSTLINE_SSE_RETRY_MS: '100' });
+    const short = await startTestInstance(t.db.url, { POSTLINE_SSE_LIFETIME_MS: '1000', POSTLINE_SSE_RETRY_MS: '100' });
     const { alice, bob, threadId } = await pair();
     const source = new EventSource(`${short.url}/v1/events`, {
       fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, Authorization: `Bearer ${bob.token}` } }),
@@ -181,7 +168,7 @@ describe('resume', () => {
       const bodies = [];
       for (let i = 0; i < 30; i++) {
         bodies.push(`m${i}`);
-        await sendMessage(app.url, alice, threadId, `m${i}`);
+        await sendMessage(t.app.url, alice, threadId, `m${i}`);
         if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 400)); // span several stream lifetimes
       }
       const deadline = Date.now() + 10_000;
@@ -196,9 +183,9 @@ describe('resume', () => {
 
   test('starting from 0 replays everything the user may see', async () => {
     const { alice, bob, threadId } = await pair();
-    await sendMessage(app.url, alice, threadId, 'one');
-    await sendMessage(app.url, bob, threadId, 'two');
-    const stream = await openStream(app.url, bob.token, { query: { since: '0' } });
+    await sendMessage(t.app.url, alice, threadId, 'one');
+    await sendMessage(t.app.url, bob, threadId, 'two');
+    const stream = await openStream(t.app.url, bob.token, { query: { since: '0' } });
     try {
       const [created, one, two] = await stream.envelopes(3);
       assert.equal(created!.type, 'thread.updated');
@@ -210,26 +197,26 @@ describe('resume', () => {
 
   test('a cursor ahead of the log, or older than retention, gets a reset event, then live events', async () => {
     const { alice, bob, threadId } = await pair();
-    const ahead = await openStream(app.url, bob.token, { headers: { 'Last-Event-ID': '999999999' } });
+    const ahead = await openStream(t.app.url, bob.token, { headers: { 'Last-Event-ID': '999999999' } });
     try {
       const reset = await ahead.nextEnvelope();
       assert.equal(reset.type, 'reset');
       assert.equal(reset.id, undefined);
       assert.equal(reset.sseId, undefined, 'ephemeral events carry no id:');
       assert.equal(reset.data.reason, 'unknown-cursor');
-      const live = await sendMessage(app.url, alice, threadId, 'after reset');
+      const live = await sendMessage(t.app.url, alice, threadId, 'after reset');
       assert.deepEqual((await ahead.nextEnvelope()).data, live);
     } finally {
       ahead.close();
     }
-    const [{ head }] = (await db.query<{ head: string }>('SELECT max(id) AS head FROM events')) as [{ head: string }];
-    await db.query('UPDATE event_retention SET pruned_through = $1', [Number(head) - 1]);
+    const [{ head }] = (await t.db.query<{ head: string }>('SELECT max(id) AS head FROM events')) as [{ head: string }];
+    await t.db.query('UPDATE event_retention SET pruned_through = $1', [Number(head) - 1]);
     try {
-      const old = await openStream(app.url, bob.token, { headers: { 'Last-Event-ID': '1' } });
+      const old = await openStream(t.app.url, bob.token, { headers: { 'Last-Event-ID': '1' } });
       assert.equal((await old.nextEnvelope()).data.reason, 'expired-cursor');
       old.close();
     } finally {
-      await db.query('UPDATE event_retention SET pruned_through = 0');
+      await t.db.query('UPDATE event_retention SET pruned_through = 0');
     }
   });
 });
@@ -237,17 +224,17 @@ describe('resume', () => {
 describe('revocation and limits', () => {
   test('a revoked token ends open streams; reconnecting with it gets 204, a fresh connect 401', async () => {
     const { bob } = await pair();
-    const stream = await openStream(app.url, bob.token);
-    await request(app.url).delete('/v1/sessions/current').set(bearer(bob)).expect(204);
+    const stream = await openStream(t.app.url, bob.token);
+    await request(t.app.url).delete('/v1/sessions/current').set(bearer(bob)).expect(204);
     await stream.closed();
-    const reconnect = await openStream(app.url, bob.token, { headers: { 'Last-Event-ID': '1' } });
+    const reconnect = await openStream(t.app.url, bob.token, { headers: { 'Last-Event-ID': '1' } });
     assert.equal(reconnect.status, 204);
-    const fresh = await openStream(app.url, bob.token);
+    const fresh = await openStream(t.app.url, bob.token);
     assert.equal(fresh.status, 401);
   });
 
   test('the stream cap per user answers 429 to one more', async () => {
-    const capped = await startTestInstance(db.url, { POSTLINE_MAX_STREAMS_PER_USER: '2' });
+    const capped = await startTestInstance(t.db.url, { POSTLINE_MAX_STREAMS_PER_USER: '2' });
     const { bob } = await pair();
     const streams = [await openStream(capped.url, bob.token), await openStream(capped.url, bob.token)];
     try {

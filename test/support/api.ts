@@ -39,3 +39,9 @@ export async function sendMessage(baseUrl: string, sender: TestUser, threadId: s
   if (res.status !== 201 && res.status !== 200) throw new Error(`send: ${res.status} ${res.text}`);
   return res.body.message as { id: string; seq: number; body: string; clientId: string | null };
 }
+
+/** Two new users and a direct thread between them. */
+export async function createPair(baseUrl: string): Promise<{ alice: TestUser; bob: TestUser; threadId: string }> {
+  const [alice, bob] = [await register(baseUrl), await register(baseUrl)];
+  return { alice, bob, threadId: await createThread(baseUrl, alice, [bob]) };
+}
