@@ -3,10 +3,11 @@
  * it, a throwaway embedded cluster is started. A migrated template database is built once and
  * each test file clones it (CREATE DATABASE … TEMPLATE), so every file starts from a fresh schema.
  *
- * Usage: npm test [-- [--test-name-pattern=…] file.test.ts …]   (default: every test/*.test.ts)
+ * Usage: tsx test/run.ts [--test-name-pattern=…] [folder | file.test.ts …]
+ * (default: every test/*.test.ts; a folder: every *.test.ts in it, e.g. test/e2e)
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -21,11 +22,18 @@ const testDir = path.dirname(new URL(import.meta.url).pathname);
 /** Arguments starting with `--` go to node's test runner (e.g. --test-only, --test-name-pattern=…). */
 const runnerFlags = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
 
+async function testFilesIn(folder: string): Promise<string[]> {
+  const names = await readdir(folder);
+  return names.filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(folder, name));
+}
+
 async function testFiles(): Promise<string[]> {
   const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
-  if (requested.length) return requested;
-  const names = await readdir(testDir);
-  return names.filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(testDir, name));
+  if (requested.length === 0) return testFilesIn(testDir);
+  const files = await Promise.all(
+    requested.map(async (arg) => ((await stat(arg)).isDirectory() ? testFilesIn(path.resolve(arg)) : [arg])),
+  );
+  return files.flat();
 }
 
 async function main(): Promise<number> {
