@@ -18,12 +18,14 @@ export class Maintenance {
 
   /**
    * @param retentionMs - Events older than this are deleted.
+   * @param onPruned - Called after events were pruned (the feed stops serving older cursors).
    * @param intervalMs - Time between runs. Defaults to an hour.
    */
   constructor(
     private readonly pool: Pool,
     private readonly retentionMs: number,
     private readonly logger: Logger,
+    private readonly onPruned: () => Promise<void>,
     private readonly intervalMs = 3600_000,
   ) {}
 
@@ -49,6 +51,7 @@ export class Maintenance {
       for (let deleted = PRUNE_BATCH; deleted === PRUNE_BATCH; events += deleted) {
         deleted = await pruneEvents(this.pool, this.retentionMs, PRUNE_BATCH);
       }
+      if (events > 0) await this.onPruned();
       const sessions = await deleteExpiredSessions(this.pool);
       const rateLimits = await deleteExpiredHits(this.pool);
       const typing = await deleteStaleTyping(this.pool);

@@ -28,7 +28,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   const sendQueue = new SendQueue(pool);
   const realtime = new Realtime(config, pool, databaseUrl, logger);
   await realtime.start();
-  const maintenance = new Maintenance(pool, config.retentionMs, logger);
+  const maintenance = new Maintenance(pool, config.retentionMs, logger, () => realtime.feed.refreshBounds());
   maintenance.start();
   const app = createApp({
     config,

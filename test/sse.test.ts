@@ -6,7 +6,7 @@ import request from 'supertest';
 import { bearer, createPair, sendMessage } from './support/api.js';
 import { useInstances } from './support/fixture.js';
 import { startTestInstance } from './support/instance.js';
-import { openStream, StreamReader } from './support/sse.js';
+import { openStream, StreamReader, waitFor } from './support/sse.js';
 
 const t = useInstances({ env: { POSTLINE_SSE_HEARTBEAT_MS: '300', POSTLINE_SSE_RETRY_MS: '1500' } });
 
@@ -181,6 +181,26 @@ describe('resume', () => {
     }
   });
 
+  test('beyond the events kept in memory, the backlog comes from the database, still complete', async () => {
+    const small = await startTestInstance(t.db.url, { POSTLINE_RECENT_EVENTS: '4' });
+    try {
+      const { alice, bob, threadId } = await pair();
+      const first = await openStream(small.url, bob.token);
+      await sendMessage(small.url, alice, threadId, 'seen live');
+      const lastId = (await first.nextOfType('message.created')).id!;
+      first.close();
+      const sent = [];
+      for (let i = 0; i < 12; i++) sent.push(await sendMessage(small.url, alice, threadId, `missed ${i}`));
+      await waitFor(() => small.realtime.feed.cursor >= Number(lastId) + 12, 5000, 'the feed to pass the sends');
+      assert.equal(small.realtime.feed.holds(Number(lastId)), false, 'the cursor is older than the events in memory');
+      const second = await openStream(small.url, bob.token, { headers: { 'Last-Event-ID': lastId } });
+      assert.deepEqual((await second.envelopes(12)).map((e) => e.data), sent);
+      second.close();
+    } finally {
+      await small.stop();
+    }
+  });
+
   test('starting from 0 replays everything the user may see', async () => {
     const { alice, bob, threadId } = await pair();
     await sendMessage(t.app.url, alice, threadId, 'one');
@@ -211,12 +231,14 @@ describe('resume', () => {
     }
     const [{ head }] = (await t.db.query<{ head: string }>('SELECT max(id) AS head FROM events')) as [{ head: string }];
     await t.db.query('UPDATE event_retention SET pruned_through = $1', [Number(head) - 1]);
+    await t.app.realtime.feed.refreshBounds(); // what the periodic tick does
     try {
       const old = await openStream(t.app.url, bob.token, { headers: { 'Last-Event-ID': '1' } });
       assert.equal((await old.nextEnvelope()).data.reason, 'expired-cursor');
       old.close();
     } finally {
       await t.db.query('UPDATE event_retention SET pruned_through = 0');
+      await t.app.realtime.feed.refreshBounds();
     }
   });
 });

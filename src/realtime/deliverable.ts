@@ -12,6 +12,7 @@ const asText = (data: unknown) => data as string;
 export class Deliverable {
   private sseFrame: EventBuffer | undefined;
   private ndjsonLine: string | undefined;
+  private audienceSet: Set<string> | undefined;
 
   constructor(
     /** The durable event id; undefined for ephemeral events (typing, presence, reset). */
@@ -31,6 +32,13 @@ export class Deliverable {
   static ephemeral(type: string, fields: { threadId?: string; at: string; data: unknown }, audience: readonly string[]): Deliverable {
     const envelope = { type, ...(fields.threadId !== undefined && { threadId: fields.threadId }), at: fields.at, data: fields.data };
     return new Deliverable(undefined, type, JSON.stringify(envelope), audience);
+  }
+
+  /** Whether `userId` may receive it. */
+  isFor(userId: string): boolean {
+    if (this.audience.length <= 16) return this.audience.includes(userId);
+    this.audienceSet ??= new Set(this.audience);
+    return this.audienceSet.has(userId);
   }
 
   /** The SSE frame: `id:` (durable only), `event:`, `data:`. */

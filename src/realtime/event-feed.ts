@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../log.js';
-import { eventLogBounds, readEventsAfter } from '../store/events.js';
+import { eventLogBounds, readEventsAfter, readVisibleEventsAfter } from '../store/events.js';
 import { Deliverable } from './deliverable.js';
 import type { Hub } from './hub.js';
 
@@ -11,22 +11,82 @@ const BATCH = 1000;
  * periodic tick wakes it; it reads everything after the last id it delivered, in one query per
  * batch for all local subscribers, and hands each event to the hub. Because event ids commit in
  * increasing order, `id > cursor` never skips one, and a missed NOTIFY only delays delivery.
+ *
+ * It also keeps the most recent events in memory, so that clients resuming from a recent id
+ * (a reconnect, a long-poll) are served without a query.
  */
 export class EventFeed {
   /** The last event id handed to the hub; every committed event up to it has been delivered. */
   cursor = 0;
+  /** Recent events in id order: every event with an id above `floor`, up to `cursor`. */
+  private recent: Deliverable[] = [];
+  private floor = 0;
+  /** Events up to here were pruned by retention: older cursors get a reset, even from memory. */
+  private prunedThrough = 0;
   private running: Promise<void> | undefined;
   private again = false;
 
+  /** @param recentCapacity - Events kept in memory for resuming clients. Defaults to 10 000. */
   constructor(
-    private readonly pool: Pool,
+    readonly pool: Pool,
     private readonly hub: Hub,
     private readonly logger: Logger,
+    private readonly recentCapacity = 10_000,
   ) {}
 
   /** Start from the current head: this instance delivers what is committed from now on. */
   async start(): Promise<void> {
-    this.cursor = (await eventLogBounds(this.pool)).head;
+    const bounds = await eventLogBounds(this.pool);
+    this.cursor = bounds.head;
+    this.floor = bounds.head;
+    this.prunedThrough = bounds.prunedThrough;
+  }
+
+  /** Learn how far retention has pruned (called periodically and after a local prune). */
+  async refreshBounds(): Promise<void> {
+    this.prunedThrough = (await eventLogBounds(this.pool)).prunedThrough;
+  }
+
+  /** Whether every event after `after` (up to the cursor) is in memory, and `after` is not too old. */
+  holds(after: number): boolean {
+    return after >= this.floor && after >= this.prunedThrough && after <= this.cursor;
+  }
+
+  /**
+   * The first `limit` events after `after` that `userId` may see, from memory when it holds them,
+   * else from the database. (From memory, only events up to the cursor; later ones arrive live.)
+   */
+  async readVisible(userId: string, after: number, limit: number): Promise<Deliverable[]> {
+    if (!this.holds(after)) {
+      return (await readVisibleEventsAfter(this.pool, userId, after, limit)).map(Deliverable.fromRow);
+    }
+    const found: Deliverable[] = [];
+    for (let i = this.firstAfter(after); i < this.recent.length && found.length < limit; i++) {
+      const event = this.recent[i]!;
+      if (event.isFor(userId)) found.push(event);
+    }
+    return found;
+  }
+
+  /** Index of the first recent event with an id above `after` (binary search: ids increase). */
+  private firstAfter(after: number): number {
+    let low = 0;
+    let high = this.recent.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.recent[middle]!.id! <= after) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  private remember(event: Deliverable): void {
+    this.recent.push(event);
+    // Trim in chunks, so that the array is not shifted on every event.
+    if (this.recent.length >= this.recentCapacity * 1.25) {
+      const dropped = this.recent.splice(0, this.recent.length - this.recentCapacity);
+      this.floor = dropped.at(-1)!.id!;
+    }
   }
 
   /**
@@ -56,6 +116,7 @@ export class EventFeed {
           for (const row of rows) {
             const event = Deliverable.fromRow(row);
             this.cursor = event.id!;
+            this.remember(event);
             this.hub.dispatch(event);
           }
         } while (rows.length === BATCH);

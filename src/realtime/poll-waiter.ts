@@ -1,5 +1,5 @@
-import type { Pool } from 'pg';
-import { Deliverable } from './deliverable.js';
+import type { Deliverable } from './deliverable.js';
+import type { EventFeed } from './event-feed.js';
 import { resetEvent, resumeAfter } from './resume.js';
 import { Subscription, type EndReason } from './subscriber.js';
 
@@ -34,9 +34,9 @@ export class PollWaiter extends Subscription {
     super(userId, sessionId, 'poll', from, POLL_BATCH * 10);
   }
 
-  wait(pool: Pool, timeoutMs: number): Promise<PollOutcome> {
+  wait(feed: EventFeed, timeoutMs: number): Promise<PollOutcome> {
     const outcome = new Promise<PollOutcome>((resolve) => (this.settle = resolve));
-    void this.start(pool, timeoutMs).catch(() => this.answer());
+    void this.start(feed, timeoutMs).catch(() => this.answer());
     return outcome;
   }
 
@@ -46,14 +46,14 @@ export class PollWaiter extends Subscription {
     this.settle = undefined;
   }
 
-  private async start(pool: Pool, timeoutMs: number): Promise<void> {
-    const resume = await resumeAfter(pool, this.userId, this.from, this.cursorAtRegistration, POLL_BATCH + 1);
+  private async start(feed: EventFeed, timeoutMs: number): Promise<void> {
+    const resume = await resumeAfter(feed, this.userId, this.from, this.cursorAtRegistration, POLL_BATCH + 1);
     if (resume.kind === 'live') this.lastId = resume.lastId;
     if (resume.kind === 'reset') {
       this.lastId = Math.max(this.cursorAtRegistration, resume.head);
       this.collected.push(resetEvent(this.userId, resume.reason));
     }
-    if (resume.kind === 'backlog') for (const row of resume.rows) this.forward(Deliverable.fromRow(row));
+    if (resume.kind === 'backlog') for (const event of resume.events) this.forward(event);
     this.goLive();
     if (this.collected.length > 0) this.answer();
     else if (this.settle) this.timer = setTimeout(() => this.answer(), timeoutMs);

@@ -46,7 +46,7 @@ export class Realtime {
     databaseUrl: string,
     private readonly logger: Logger,
   ) {
-    this.feed = new EventFeed(pool, this.hub, logger);
+    this.feed = new EventFeed(pool, this.hub, logger, config.recentEvents);
     this.presence = new PresenceTracker(
       pool,
       randomUUID(),
@@ -120,14 +120,14 @@ export class Realtime {
     });
     let resume;
     try {
-      resume = await stream.prepare(this.pool);
+      resume = await stream.prepare(this.feed);
     } catch (error) {
       stream.abandon();
       throw error;
     }
     if (res.destroyed) return; // the client left meanwhile; the stream has cleaned up
     await stream.open(req);
-    await stream.resume(this.pool, resume);
+    await stream.resume(this.feed, resume);
   }
 
   /**
@@ -150,7 +150,7 @@ export class Realtime {
     this.presence.acquire(userId);
     options.onClientGone(() => waiter.cancel());
     try {
-      return await waiter.wait(this.pool, options.timeoutMs);
+      return await waiter.wait(this.feed, options.timeoutMs);
     } finally {
       this.hub.remove(waiter);
       this.presence.release(userId, 'poll');
@@ -214,6 +214,7 @@ export class Realtime {
   /** The slow periodic tick: catch up in case a NOTIFY was lost, and re-check tokens now and then. */
   private async tick(): Promise<void> {
     await this.feed.catchUp();
+    await this.feed.refreshBounds().catch((error: unknown) => this.logger.warn({ err: error }, 'reading the event log bounds failed'));
     if (Date.now() - this.lastSessionCheck < SESSION_CHECK_MS) return;
     this.lastSessionCheck = Date.now();
     const sessionIds = this.hub.sessionIds();

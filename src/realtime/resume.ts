@@ -1,13 +1,13 @@
-import type { Pool } from 'pg';
-import { eventLogBounds, readVisibleEventsAfter, type EventRow } from '../store/events.js';
+import { eventLogBounds } from '../store/events.js';
 import { Deliverable } from './deliverable.js';
+import type { EventFeed } from './event-feed.js';
 
 /** How a subscriber that has just registered with the hub starts. */
 export type Resume =
   /** Nothing to read: live events after `lastId` bring it up to date. */
   | { kind: 'live'; lastId: number }
   /** The first page of what it missed (more may follow when the page is full). */
-  | { kind: 'backlog'; rows: EventRow[] }
+  | { kind: 'backlog'; events: Deliverable[] }
   /** The cursor is unknown (ahead of the log) or older than retention: start over from `head`. */
   | { kind: 'reset'; reason: 'unknown-cursor' | 'expired-cursor'; head: number };
 
@@ -16,7 +16,7 @@ export type Resume =
  * the feed's cursor at that moment: everything after that cursor reaches the subscriber live.
  */
 export async function resumeAfter(
-  pool: Pool,
+  feed: EventFeed,
   userId: string,
   from: number | undefined,
   cursorAtRegistration: number,
@@ -25,17 +25,21 @@ export async function resumeAfter(
   if (from === undefined) {
     // "From now": after everything committed before this request, even what this instance has
     // not dispatched yet.
-    const { head } = await eventLogBounds(pool);
+    const { head } = await eventLogBounds(feed.pool);
     return { kind: 'live', lastId: Math.max(head, cursorAtRegistration) };
   }
   if (from === cursorAtRegistration) return { kind: 'live', lastId: from };
-  const rows = await readVisibleEventsAfter(pool, userId, from, pageSize);
-  // Read the bounds after the page: a retention prune that could have removed part of the page
-  // has then certainly moved pruned_through past `from`.
-  const { head, prunedThrough } = await eventLogBounds(pool);
-  if (from > head) return { kind: 'reset', reason: 'unknown-cursor', head };
-  if (from < prunedThrough) return { kind: 'reset', reason: 'expired-cursor', head };
-  return rows.length ? { kind: 'backlog', rows } : { kind: 'live', lastId: from };
+  // A recent cursor (the usual reconnect or poll) is served from memory, with no query at all.
+  const inMemory = feed.holds(from);
+  const events = await feed.readVisible(userId, from, pageSize);
+  if (!inMemory) {
+    // Read the bounds after the page: a retention prune that could have removed part of the
+    // page has then certainly moved pruned_through past `from`.
+    const { head, prunedThrough } = await eventLogBounds(feed.pool);
+    if (from > head) return { kind: 'reset', reason: 'unknown-cursor', head };
+    if (from < prunedThrough) return { kind: 'reset', reason: 'expired-cursor', head };
+  }
+  return events.length ? { kind: 'backlog', events } : { kind: 'live', lastId: from };
 }
 
 export function resetEvent(userId: string, reason: string): Deliverable {

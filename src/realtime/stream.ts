@@ -1,8 +1,7 @@
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Pool } from 'pg';
-import { readVisibleEventsAfter } from '../store/events.js';
-import { Deliverable } from './deliverable.js';
+import type { Deliverable } from './deliverable.js';
+import type { EventFeed } from './event-feed.js';
 import { resetEvent, resumeAfter, type Resume } from './resume.js';
 import { Subscription, type EndReason } from './subscriber.js';
 
@@ -67,15 +66,15 @@ export abstract class Stream extends Subscription {
    * Decide how this stream starts (see resumeAfter). Called after registering with the hub and
    * before the response head is sent, so that "from now" means before the client sees the stream.
    */
-  prepare(pool: Pool): Promise<Resume> {
-    return resumeAfter(pool, this.userId, this.from, this.cursorAtRegistration, BACKLOG_PAGE);
+  prepare(feed: EventFeed): Promise<Resume> {
+    return resumeAfter(feed, this.userId, this.from, this.cursorAtRegistration, BACKLOG_PAGE);
   }
 
   /** Send the response head and preamble. */
   abstract open(req: IncomingMessage): Promise<void>;
 
   /** Send what the client missed (or a reset), then deliver live. */
-  async resume(pool: Pool, resume: Resume): Promise<void> {
+  async resume(feed: EventFeed, resume: Resume): Promise<void> {
     const jitter = 1 - Math.random() * 0.1;
     this.lifetime = setTimeout(() => this.close(), this.settings.lifetimeMs * jitter);
     if (resume.kind === 'live') this.lastId = resume.lastId;
@@ -84,13 +83,13 @@ export abstract class Stream extends Subscription {
       this.send(resetEvent(this.userId, resume.reason));
     }
     if (resume.kind === 'backlog') {
-      let rows = resume.rows;
+      let page = resume.events;
       while (!this.closed) {
-        for (const row of rows) this.forward(Deliverable.fromRow(row));
-        if (rows.length < BACKLOG_PAGE) break;
+        for (const event of page) this.forward(event);
+        if (page.length < BACKLOG_PAGE) break;
         // The backlog waits for the socket instead of overfilling it.
         if (this.res.writableNeedDrain) await Promise.race([once(this.res, 'drain'), once(this.res, 'close')]);
-        rows = await readVisibleEventsAfter(pool, this.userId, this.lastId, BACKLOG_PAGE);
+        page = await feed.readVisible(this.userId, this.lastId, BACKLOG_PAGE);
       }
     }
     this.goLive();

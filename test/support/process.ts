@@ -23,7 +23,11 @@ export function spawnServer(env: Record<string, string | undefined>): ServerProc
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
+  // With a fixed PORT the server is ready when /healthz answers (its "listening" line is an info
+  // log, which a quieter POSTLINE_LOG_LEVEL hides).
+  const fixedPort = env.PORT && env.PORT !== '0' ? `http://127.0.0.1:${env.PORT}` : undefined;
   const listening = new Promise<string>((resolve, reject) => {
+    if (fixedPort) void untilHealthy(fixedPort).then(resolve, reject);
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         output.push(line);
@@ -36,4 +40,13 @@ export function spawnServer(env: Record<string, string | undefined>): ServerProc
   listening.catch(() => {});
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   return { child, output, listening, exited };
+}
+
+async function untilHealthy(url: string): Promise<string> {
+  for (let attempt = 0; attempt < 600; attempt++) {
+    const healthy = await fetch(`${url}/healthz`).then((response) => response.ok, () => false);
+    if (healthy) return url;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} never became healthy`);
 }

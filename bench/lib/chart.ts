@@ -1,0 +1,56 @@
+import * as vega from 'vega';
+import * as vegaLite from 'vega-lite';
+
+interface ChartInput {
+  e2e?: { sse: { p50: number; p90: number; p99: number; max: number }; poll: { p50: number; p90: number; p99: number; max: number } };
+  sends?: { acknowledgedPerSecond: number; baselinePerSecond: number };
+  poll?: { requestsPerSecond: number; baselineRequestsPerSecond: number };
+  fanout?: { cpuMicrosPerDelivery: number; baselineCpuMicrosPerDelivery: number };
+}
+
+/** One SVG: end-to-end latency percentiles, and each throughput/cost figure beside its baseline. */
+export async function renderChart(results: ChartInput): Promise<string> {
+  const latency = results.e2e
+    ? (['sse', 'poll'] as const).flatMap((path) =>
+        (['p50', 'p90', 'p99', 'max'] as const).map((percentile) => ({ path: path === 'sse' ? 'SSE' : 'long-poll', percentile, ms: results.e2e![path][percentile] })),
+      )
+    : [];
+  const versus = [
+    ...(results.sends ? [{ figure: 'durable sends / s', who: 'postline', value: results.sends.acknowledgedPerSecond }, { figure: 'durable sends / s', who: 'baseline', value: results.sends.baselinePerSecond }] : []),
+    ...(results.poll ? [{ figure: 'long-polls / s', who: 'postline', value: results.poll.requestsPerSecond }, { figure: 'long-polls / s', who: 'baseline', value: results.poll.baselineRequestsPerSecond }] : []),
+    ...(results.fanout ? [{ figure: 'CPU µs / delivery', who: 'postline', value: results.fanout.cpuMicrosPerDelivery }, { figure: 'CPU µs / delivery', who: 'baseline', value: results.fanout.baselineCpuMicrosPerDelivery }] : []),
+  ];
+  const spec: vegaLite.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'postline benchmark (baselines measured in the same run)',
+    hconcat: [
+      {
+        title: 'End-to-end POST→delivery latency (ms)',
+        data: { values: latency },
+        mark: 'bar',
+        width: 260,
+        encoding: {
+          x: { field: 'percentile', type: 'nominal', sort: ['p50', 'p90', 'p99', 'max'], title: null },
+          xOffset: { field: 'path' },
+          y: { field: 'ms', type: 'quantitative', title: 'ms', scale: { type: 'symlog' } },
+          color: { field: 'path', type: 'nominal', title: null },
+        },
+      },
+      {
+        title: 'postline vs baseline',
+        data: { values: versus },
+        mark: 'bar',
+        width: 120,
+        encoding: {
+          column: { field: 'figure', type: 'nominal', title: null },
+          x: { field: 'who', type: 'nominal', title: null },
+          y: { field: 'value', type: 'quantitative', title: null },
+          color: { field: 'who', type: 'nominal', title: null, scale: { range: ['#999999', '#1f77b4'] } },
+        },
+        resolve: { scale: { y: 'independent' } },
+      },
+    ],
+  };
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { freePort, startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createLogger } from '../../src/log.js';
+import { spawnServer, type ServerProcess } from '../../test/support/process.js';
+
+const logger = createLogger('warn');
+
+export interface Cluster {
+  databaseUrl: string;
+  instances: Array<{ url: string; pid: number; process: ServerProcess }>;
+  stop(): Promise<void>;
+}
+
+/** Settings of the benchmarked instances: limits off or raised, as load tests run them. */
+const INSTANCE_ENV = {
+  POSTLINE_LOG_LEVEL: 'warn',
+  POSTLINE_RATE_LIMIT_PER_MIN: '0',
+  POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '0',
+  POSTLINE_SCRYPT_COST: '10',
+  POSTLINE_MAX_THREAD_MEMBERS: '1000',
+  POSTLINE_MAX_STREAMS_PER_USER: '100',
+  POSTLINE_MAX_POLLS_PER_USER: '100',
+};
+
+/**
+ * A Postgres (a fresh database on DATABASE_URL's server, or a throwaway embedded cluster with
+ * default durability settings) and `count` postline instances on it, each its own process.
+ */
+export async function startCluster(count: number): Promise<Cluster> {
+  let stopPostgres = async () => {};
+  let serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'postline-bench-'));
+    await chmod(dir, 0o711);
+    const embedded = await startEmbeddedPostgres({ dataDir: dir, port: 0, logger, postgresFlags: ['-c', 'max_connections=300'] });
+    serverUrl = embedded.url;
+    stopPostgres = async () => {
+      await embedded.stop();
+      await rm(dir, { recursive: true, force: true });
+    };
+  }
+  const database = `postline_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  const databaseUrl = url.toString();
+  await migrate(databaseUrl, logger);
+
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const processes = ports.map((port) => spawnServer({ ...INSTANCE_ENV, DATABASE_URL: databaseUrl, PORT: String(port) }));
+  const urls = await Promise.all(processes.map((server) => server.listening));
+  return {
+    databaseUrl,
+    instances: processes.map((server, index) => ({ url: urls[index]!, pid: server.child.pid!, process: server })),
+    async stop() {
+      for (const server of processes) server.child.kill('SIGTERM');
+      await Promise.all(processes.map((server) => server.exited));
+      const cleanup = new pg.Client({ connectionString: serverUrl });
+      await cleanup.connect();
+      await cleanup.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await cleanup.end();
+      await stopPostgres();
+    },
+  };
+}
