@@ -229,11 +229,12 @@ async function endToEnd(world: World, options: Options) {
     durationMs: options.e2eSeconds * 1000,
   });
   sender.stop();
-  await Promise.all(world.streamWorkers.map((worker) => worker.call('expect', { expected: outcome.acked })));
-  await waitUntil(async () => (await Promise.all(world.streamWorkers.map((w) => w.call<boolean>('complete')))).every(Boolean), 30_000);
-  await sleep(500);
+  const receivers = [...world.streamWorkers, pollers];
+  await Promise.all(receivers.map((worker) => worker.call('expect', { expected: outcome.acked })));
+  await waitUntil(async () => (await Promise.all(receivers.map((w) => w.call<boolean>('complete')))).every(Boolean), 30_000);
+  await sleep(500); // anything duplicated would arrive by now
   const streamResults = await Promise.all(world.streamWorkers.map((w) => w.call<{ lost: number; duplicated: number; latency: string }>('verify')));
-  const pollResult = await pollers.call<{ lost: number; duplicated: number; latency: string }>('stop', { expected: outcome.acked });
+  const pollResult = await pollers.call<{ lost: number; duplicated: number; latency: string }>('stop');
   pollers.stop();
   const acked = Object.values(outcome.acked).flat().length;
   return {

@@ -22,6 +22,9 @@ let running = false;
 let loops: Array<Promise<void>> = [];
 let latency = newHistogram();
 const received = new Map<PollerSpec, number[]>();
+let expected: Record<string, number[]> = {};
+/** Polls waiting right now, cut short on stop (their events would be after the phase anyway). */
+const waiting = new Set<http.ClientRequest>();
 
 function poll(spec: PollerSpec, cursor: string): Promise<{ events: Envelope[]; cursor: string }> {
   return new Promise((resolve, reject) => {
@@ -31,6 +34,8 @@ function poll(spec: PollerSpec, cursor: string): Promise<{ events: Envelope[]; c
       response.on('data', (chunk: string) => (text += chunk));
       response.on('end', () => (response.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`poll ${response.statusCode}`))));
     });
+    waiting.add(request);
+    request.on('close', () => waiting.delete(request));
     request.on('error', reject);
   });
 }
@@ -59,14 +64,23 @@ serve({
     loops = args.pollers.map((spec) => loop(spec, args.cursor));
     return loops.length;
   },
-  /** Stop after the current polls answer, and compare with the expected messages per thread. */
-  async stop(args: { expected: Record<string, number[]> }) {
+  /** What each poller must receive: the acknowledged message ids per thread. */
+  expect(args: { expected: Record<string, number[]> }) {
+    expected = args.expected;
+    return true;
+  },
+  complete() {
+    return [...received].every(([spec, ids]) => compare(expected[spec.tag] ?? [], ids).lost === 0);
+  },
+  /** Stop polling (waiting polls are cut short), and compare what arrived with what was expected. */
+  async stop() {
     running = false;
+    for (const request of waiting) request.destroy();
     await Promise.all(loops);
     let lost = 0;
     let duplicated = 0;
     for (const [spec, ids] of received) {
-      const result = compare(args.expected[spec.tag] ?? [], ids);
+      const result = compare(expected[spec.tag] ?? [], ids);
       lost += result.lost;
       duplicated += result.duplicated;
     }

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+
+// The benchmark harness itself works (tiny sizes, a few seconds per phase): every phase runs,
+// results and chart are written, and nothing is lost or duplicated. Speed is not judged here.
+test('npm run bench completes with tiny sizes and writes its results', async () => {
+  const out = await mkdtemp(path.join(tmpdir(), 'postline-bench-smoke-'));
+  try {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import', 'tsx', 'bench/run.ts',
+        '--streams=40', '--broadcastRate=5', '--fanoutSeconds=1', '--senders=4', '--sendSeconds=1',
+        '--e2eRate=20', '--pollers=4', '--e2eSeconds=1', '--pollSeconds=1', '--pollConnections=4', `--out=${out}`,
+      ],
+      // The test run's Postgres server hosts the benchmark's own database.
+      { env: { ...process.env, DATABASE_URL: process.env.POSTLINE_TEST_ADMIN_URL }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, output);
+    const report = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8'));
+    assert.deepEqual(Object.keys(report.results).sort(), ['e2e', 'fanout', 'poll', 'sends']);
+    assert.equal(report.results.sends.lostFromDatabase + report.results.sends.lostOnStream, 0);
+    assert.equal(report.results.sends.duplicatedOnStream, 0);
+    assert.equal(report.results.e2e.sse.lost + report.results.e2e.poll.lost, 0);
+    assert.equal(report.results.e2e.sse.duplicated + report.results.e2e.poll.duplicated, 0);
+    assert.ok(report.results.e2e.sse.count > 0 && report.results.e2e.poll.count > 0, 'deliveries were measured');
+    assert.equal(report.results.fanout.delivered, report.results.fanout.expectedDeliveries);
+    assert.ok(report.results.poll.requestsPerSecond > 0);
+    assert.match(await readFile(path.join(out, 'latest.svg'), 'utf8'), /^<svg/);
+    assert.match(output, /postline benchmark/);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
