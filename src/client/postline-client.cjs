@@ -211,6 +211,8 @@
     var client = this.client;
     var seconds = client.options.pollTimeoutSeconds;
     var path = '/v1/poll' + queryString({ cursor: client.lastEventId, timeout: seconds });
+    // A poll may wait for long: it is open while it waits, unless the last one failed.
+    if (this.failures === 0) client.setState('open');
     this.xhr = client.request('GET', path, null, function (error, answer) {
       self.xhr = null;
       if (self.stopped) return;
@@ -224,7 +226,6 @@
         return;
       }
       self.failures = 0;
-      client.setState('open');
       for (var i = 0; i < answer.events.length; i++) client.receive(answer.events[i]);
       // The server's cursor may move past events this user cannot see: it is the resume point.
       client.lastEventId = answer.cursor;
