@@ -47,6 +47,9 @@ export async function runChatScenario(t: TestContext, scenario: ChatScenario): P
     await step(`both pages deliver over ${transport}`, async () => {
       await alice.expectTransport(transport);
       await bob.expectTransport(transport);
+      if (variant !== 'none' && transport === 'long-poll') {
+        assert.ok(alice.requests.some((request) => request.url().includes('/v1/events')), 'the page tried a stream first and fell back by itself');
+      }
     });
 
     await step('presence: a new chat partner shows online', async () => {
