@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { curl } from '../../support/curl.js';
@@ -7,6 +7,8 @@ import { ChildProgram, freePort } from './child.js';
 export interface Squid {
   /** The proxy's URL, for `curl -x`. */
   url: string;
+  /** Squid's access log so far: one line per finished request it carried. */
+  accessLog(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ visible_hostname postline-test
   }
   return {
     url,
+    accessLog: () => readFile(path.join(dir, 'access.log'), 'utf8'),
     async stop() {
       await squid.stop();
       await rm(dir, { recursive: true, force: true });
