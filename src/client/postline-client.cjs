@@ -136,16 +136,37 @@
   // ---------------------------------------------------------------------------------------------
   // Transports: each one delivers envelopes to client.receive() and reports to the client.
 
-  /** Server-Sent Events through EventSource (native, or a polyfill installed as window.EventSource). */
-  function SseTransport(client, EventSourceImpl) {
+  /** What both transports share: the client, a retry timer, a failure count, and stopping. */
+  function Transport(client) {
     this.client = client;
-    this.EventSourceImpl = EventSourceImpl;
-    this.source = null;
     this.timer = null;
     this.failures = 0;
     this.stopped = false;
   }
 
+  /** Start again after `delayMs`; meanwhile the client is reconnecting. */
+  Transport.prototype.retryLater = function (delayMs) {
+    var self = this;
+    this.client.setState('reconnecting');
+    this.timer = setTimeout(function () {
+      self.start();
+    }, delayMs);
+  };
+
+  Transport.prototype.stop = function () {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.close();
+  };
+
+  /** Server-Sent Events through EventSource (native, or a polyfill installed as window.EventSource). */
+  function SseTransport(client, EventSourceImpl) {
+    Transport.call(this, client);
+    this.EventSourceImpl = EventSourceImpl;
+    this.source = null;
+  }
+
+  SseTransport.prototype = Object.create(Transport.prototype);
   SseTransport.prototype.name = 'sse';
 
   SseTransport.prototype.start = function () {
@@ -178,10 +199,7 @@
         client.fallBack('streams keep failing');
         return;
       }
-      client.setState('reconnecting');
-      self.timer = setTimeout(function () {
-        self.start();
-      }, backoffMs(options, self.failures));
+      self.retryLater(backoffMs(options, self.failures));
     };
     var onEvent = function (event) {
       client.receive(JSON.parse(event.data));
@@ -189,21 +207,17 @@
     for (var i = 0; i < EVENT_TYPES.length; i++) source.addEventListener(EVENT_TYPES[i], onEvent, false);
   };
 
-  SseTransport.prototype.stop = function () {
-    this.stopped = true;
-    clearTimeout(this.timer);
+  SseTransport.prototype.close = function () {
     if (this.source) this.source.close();
   };
 
   /** Long-polling over XMLHttpRequest: one waiting GET /v1/poll at a time, carrying the cursor. */
   function PollTransport(client) {
-    this.client = client;
+    Transport.call(this, client);
     this.xhr = null;
-    this.timer = null;
-    this.failures = 0;
-    this.stopped = false;
   }
 
+  PollTransport.prototype = Object.create(Transport.prototype);
   PollTransport.prototype.name = 'long-poll';
 
   PollTransport.prototype.start = function () {
@@ -219,10 +233,7 @@
       if (error) {
         if (error.status === 401) return client.unauthorized();
         self.failures += 1;
-        client.setState('reconnecting');
-        self.timer = setTimeout(function () {
-          self.start();
-        }, Math.max(error.retryAfterMs, backoffMs(client.options, self.failures)));
+        self.retryLater(Math.max(error.retryAfterMs, backoffMs(client.options, self.failures)));
         return;
       }
       self.failures = 0;
@@ -233,9 +244,7 @@
     }, (seconds + 15) * 1000);
   };
 
-  PollTransport.prototype.stop = function () {
-    this.stopped = true;
-    clearTimeout(this.timer);
+  PollTransport.prototype.close = function () {
     if (this.xhr) this.xhr.abort();
   };
 

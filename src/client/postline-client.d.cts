@@ -1,30 +1,10 @@
 /** Types of postline-client (postline-client.cjs) for TypeScript users; see that file for details. */
 
 declare namespace Postline {
-  interface User {
-    id: string;
-    username: string;
-    displayName: string;
-  }
-  interface Message {
-    id: string;
-    threadId: string;
-    seq: number;
-    senderId: string;
-    body: string;
-    clientId: string | null;
-    createdAt: string;
-  }
-  interface Thread {
-    id: string;
-    kind: 'direct' | 'group';
-    title: string | null;
-    createdBy: string;
-    members: User[];
-    lastMessage: Message | null;
-    unreadCount: number | null;
-    updatedAt: string;
-  }
+  /** The contract's shapes, as the server defines them. */
+  type User = import('../store/users.js', { with: { 'resolution-mode': 'import' } }).User;
+  type Message = import('../store/messages.js', { with: { 'resolution-mode': 'import' } }).Message;
+  type Thread = import('../store/threads.js', { with: { 'resolution-mode': 'import' } }).Thread;
   interface Envelope<Data = Record<string, unknown>> {
     id?: string;
     type: string;
