@@ -35,7 +35,7 @@ describe('two people chat on the demo page in Chromium', { skip: chromium.skip }
   });
 });
 
-describe('sending from Chromium', { skip: chromium.skip }, () => {
+describe('the client in Chromium', { skip: chromium.skip }, () => {
   test('a send that fails on the network is retried with the same clientId and stored once', async () => {
     const alice = await DemoUser.register(browser, t.app.url, 'native', 'Alice');
     const bob = await DemoUser.register(browser, t.app.url, 'native', 'Bob');
@@ -57,4 +57,35 @@ describe('sending from Chromium', { skip: chromium.skip }, () => {
       await Promise.all([alice.close(), bob.close()]);
     }
   });
+
+  for (const [variant, transport] of [['native', 'sse'], ['none', 'long-poll']] as const) {
+    test(`after a reset (${transport}) the page refetches its threads and carries on with the new ids`, async () => {
+      const alice = await DemoUser.register(browser, t.app.url, variant, 'Alice');
+      const bob = await DemoUser.register(browser, t.app.url, variant, 'Bob');
+      try {
+        await alice.startChatWith(bob);
+        await bob.openChatWith(alice);
+        await alice.expectTransport(transport);
+        const reset = alice.page.evaluate(
+          () =>
+            new Promise((resolve) =>
+              (globalThis as unknown as ResetWindow).postlineDemo.client.on('reset', (event) => resolve({ reason: event.reason, threads: event.threads.length })),
+            ),
+        );
+        await alice.cutOff(cutConnections);
+        // A resume point ahead of the log (say, the database was restored from a backup).
+        await alice.page.evaluate(() => ((globalThis as unknown as ResetWindow).postlineDemo.client.lastEventId = '99999999999'));
+        await alice.reconnect();
+        assert.deepEqual(await reset, { reason: 'unknown-cursor', threads: 1 });
+        await bob.send('After the reset');
+        await alice.expectMessage('After the reset');
+      } finally {
+        await Promise.all([alice.close(), bob.close()]);
+      }
+    });
+  }
 });
+
+interface ResetWindow {
+  postlineDemo: { client: { lastEventId: string | null; on(type: 'reset', listener: (event: { reason: string; threads: unknown[] }) => void): void } };
+}

@@ -17,6 +17,7 @@ export interface RunningCurl {
   kill(): void;
 }
 
+/** Start curl with `args` and keep it running until kill(); waitFor() times out after 10 s by default. */
 export function startCurl(args: string[]): RunningCurl {
   const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -6,9 +6,6 @@ import type { Browser, Request } from 'playwright-core';
 import type { EventSourceVariant } from './browser.js';
 import { DemoUser, isDeliveryUrl, type TransportName } from './demo-page.js';
 
-/** The delivery endpoints, as a route pattern. */
-const DELIVERY = /\/v1\/(events|poll)(\?|$)/;
-
 export interface ChatScenario {
   browser: Browser;
   /** Where the pages load the demo from: an instance, or a proxy in front of instances. */
@@ -105,15 +102,12 @@ export async function runChatScenario(t: TestContext, scenario: ChatScenario): P
     });
 
     await step('resume after disconnect: missed messages arrive once, after the last id', async () => {
-      await alice.page.route(DELIVERY, (route) => route.abort());
-      const reconnectFailed = alice.page.waitForEvent('requestfailed', { predicate: (request) => isDeliveryUrl(request.url()) });
-      await scenario.cutConnections();
-      await reconnectFailed;
+      await alice.cutOff(scenario.cutConnections);
       const resumeFrom = await alice.lastEventId();
       const seenRequests = alice.requests.length;
       await bob.send('While you were away');
       await bob.expectMessage('While you were away');
-      await alice.page.unroute(DELIVERY);
+      await alice.reconnect();
       await alice.expectMessage('While you were away');
 
       const resumed = alice.requests.slice(seenRequests).filter((request) => isDeliveryUrl(request.url()));

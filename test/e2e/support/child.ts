@@ -14,7 +14,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A program run in the foreground by a test, with its output kept for failure messages. */
+/** A program run in the foreground by a test (started at construction), with its output kept for failure messages. */
 export class ChildProgram {
   readonly output: string[] = [];
   readonly exited: Promise<unknown>;
@@ -30,7 +30,7 @@ export class ChildProgram {
     this.exited = once(this.child, 'exit');
   }
 
-  /** Wait until `ready()` holds; fail with the program's output if it exits first or takes too long. */
+  /** Wait until `check()` holds (15 s at most); fail with the program's output if it exits first or takes too long. */
   async ready(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
     let exited = false;
     void this.exited.then(() => (exited = true));

@@ -7,8 +7,11 @@ const UI_TIMEOUT_MS = 15_000;
 
 export type TransportName = 'sse' | 'long-poll';
 
+/** The two delivery endpoints, as a route pattern. */
+const DELIVERY = /\/v1\/(events|poll)(\?|$)/;
+
 /** A URL of one of the two delivery endpoints. */
-export const isDeliveryUrl = (url: string) => /\/v1\/(events|poll)(\?|$)/.test(url);
+export const isDeliveryUrl = (url: string) => DELIVERY.test(url);
 
 /**
  * One person on the demo page, in their own browser context. Its methods act as a user would
@@ -106,6 +109,21 @@ export class DemoUser {
 
   async expectNoTyping(timeoutMs = UI_TIMEOUT_MS): Promise<void> {
     await this.page.locator('#typing:empty').waitFor({ state: 'attached', timeout: timeoutMs });
+  }
+
+  /**
+   * Disconnect the page: hold back its delivery requests, run `cut` (which must end its stream or
+   * poll on the server), and wait until a reconnect has failed. {@link reconnect} ends it.
+   */
+  async cutOff(cut: () => unknown): Promise<void> {
+    await this.page.route(DELIVERY, (route) => route.abort());
+    const reconnectFailed = this.page.waitForEvent('requestfailed', { predicate: (request) => isDeliveryUrl(request.url()) });
+    await cut();
+    await reconnectFailed;
+  }
+
+  async reconnect(): Promise<void> {
+    await this.page.unroute(DELIVERY);
   }
 
   /** The client's resume point right now. */
