@@ -117,6 +117,16 @@
     return this;
   };
 
+  /** Call `listener(data)` on the next `type` event only. */
+  Emitter.prototype.once = function (type, listener) {
+    var self = this;
+    function wrapper(data) {
+      self.off(type, wrapper);
+      listener.call(self, data);
+    }
+    return this.on(type, wrapper);
+  };
+
   Emitter.prototype.off = function (type, listener) {
     var list = this.listeners[type] || [];
     for (var i = 0; i < list.length; i++) {
@@ -289,7 +299,7 @@
   /**
    * One JSON call: callback(error, body, xhr). `error` is null for 2xx, else {status, problem,
    * retryAfterMs, message}; status 0 means the network failed or the call timed out.
-   * Returns the XMLHttpRequest (abort() cancels it without a callback-worthy answer).
+   * Returns the XMLHttpRequest (abort() ends it: the callback gets status 0).
    */
   Client.prototype.request = function (method, path, body, callback, timeoutMs) {
     var Xhr = this.options.XMLHttpRequest || XMLHttpRequest;

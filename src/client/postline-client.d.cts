@@ -53,6 +53,7 @@ declare namespace Postline {
     transport: TransportName | null;
     state: 'connecting' | 'open' | 'reconnecting' | 'closed';
     on(type: string, listener: (data: any) => void): this;
+    once(type: string, listener: (data: any) => void): this;
     off(type: string, listener: (data: any) => void): this;
     register(username: string, password: string, displayName: string | null, callback: Callback<User>): void;
     login(username: string, password: string, callback: Callback<User>): void;
@@ -72,11 +73,9 @@ declare namespace Postline {
     disconnect(): void;
     streamUrl(): string;
   }
+
+  const EVENT_TYPES: string[];
+  const DEFAULTS: Required<Options>;
 }
 
-declare const postline: {
-  Client: typeof Postline.Client;
-  EVENT_TYPES: string[];
-  DEFAULTS: Required<Postline.Options>;
-};
-export = postline;
+export = Postline;
