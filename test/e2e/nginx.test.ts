@@ -55,22 +55,13 @@ function useNginx(upstreams: () => TestInstance[], directives: string[]): { prox
 }
 
 describe('nginx with its default proxy_buffering on, round robin over two instances', { skip }, () => {
-  // This describe's own pair: its chat loses one of them on purpose.
-  const own: TestInstance[] = [];
-  const stopped = new Set<TestInstance>();
-  before(async () => {
-    if (!skip) own.push(...(await Promise.all([startTestInstance(t.db.url, SERVER_ENV), startTestInstance(t.db.url, SERVER_ENV)])));
-  });
-  const nginx = useNginx(() => own, []);
-  after(async () => {
-    await Promise.all(own.filter((instance) => !stopped.has(instance)).map((instance) => instance.stop()));
-  });
+  const nginx = useNginx(() => t.apps, []);
 
   test('events arrive promptly on streams through it (the server says X-Accel-Buffering: no), on both instances', async () => {
     const { alice, bob, threadId } = await createPair(nginx.proxy.url);
     const streams = [await openStream(nginx.proxy.url, bob.token), await openStream(nginx.proxy.url, bob.token)];
     try {
-      await waitFor(() => own.every((instance) => instance.realtime.hub.count(bob.id, 'stream') === 1), 5000, 'one stream on each instance');
+      await waitFor(() => t.apps.every((instance) => instance.realtime.hub.count(bob.id, 'stream') === 1), 5000, 'one stream on each instance');
       await sendMessage(nginx.proxy.url, alice, threadId, 'promptly');
       const acknowledgedAt = Date.now();
       // Held back, it would only come out when the stream ends (minutes later).
@@ -82,19 +73,28 @@ describe('nginx with its default proxy_buffering on, round robin over two instan
     }
   });
 
-  test('two people chat through it; when an instance dies, pages resume on the other', (c) =>
-    runChatScenario(c, {
-      browser,
-      baseUrl: nginx.proxy.url,
-      variant: 'native',
-      transport: 'sse',
-      cutConnections: async () => {
-        const [dying, survivor] = own as [TestInstance, TestInstance];
-        stopped.add(dying);
-        survivor.realtime.hub.endAll('shutdown');
-        await dying.stop();
-      },
-    }));
+  test('two people chat through it; when an instance dies, pages resume on the other', async (c) => {
+    // Its own pair of instances and proxy: this chat loses one of them on purpose.
+    const [dying, survivor] = await Promise.all([startTestInstance(t.db.url, SERVER_ENV), startTestInstance(t.db.url, SERVER_ENV)]);
+    const proxy = await startNginx(nginxProgram.path, [dying.url, survivor.url]);
+    let dead = false;
+    try {
+      await runChatScenario(c, {
+        browser,
+        baseUrl: proxy.url,
+        variant: 'native',
+        transport: 'sse',
+        cutConnections: async () => {
+          survivor.realtime.hub.endAll('shutdown');
+          dead = true;
+          await dying.stop();
+        },
+      });
+    } finally {
+      await proxy.stop();
+      await Promise.all([survivor.stop(), dead ? undefined : dying.stop()]);
+    }
+  });
 });
 
 describe('nginx that ignores X-Accel-Buffering and buffers', { skip }, () => {
