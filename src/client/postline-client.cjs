@@ -392,6 +392,8 @@
   Client.prototype.logout = function (callback) {
     var self = this;
     this.disconnect();
+    // The next user starts from "now", not from this user's place in the log.
+    this.lastEventId = null;
     this.request('DELETE', '/v1/sessions/current', null, function (error) {
       self.token = null;
       self.user = null;
