@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { test } from 'node:test';
 import request from 'supertest';
 import { bearer, createPair, createThread, register, sendMessage } from './support/api.js';
 import { useInstances } from './support/fixture.js';
 import { poll } from './support/poll.js';
+import { waitFor } from './support/sse.js';
 
 const t = useInstances({ env: { POSTLINE_MAX_POLLS_PER_USER: '2' } });
 
@@ -98,4 +100,19 @@ test('the token may come as ?access_token; a revoked token ends a waiting poll w
   while (t.app.realtime.hub.count(bob.id, 'poll') < 1) await new Promise((resolve) => setTimeout(resolve, 10));
   await request(t.app.url).delete('/v1/sessions/current').set(bearer(bob)).expect(204);
   assert.equal(await answered, 401);
+});
+
+test('a poll whose client leaves frees its place at once: no 429 afterwards, and the hub forgets it', async () => {
+  const { bob } = await pair();
+  const { cursor } = await poll(t.app.url, bob.token);
+  for (let i = 0; i < 3; i++) {
+    // More abandoned polls than the cap of 2: each must release its place when its client leaves.
+    const gone = http.get(`${t.app.url}/v1/poll?cursor=${cursor}&timeout=30`, { headers: bearer(bob) });
+    gone.on('error', () => {});
+    await waitFor(() => t.app.realtime.hub.count(bob.id, 'poll') === 1, 5000, 'the poll to wait');
+    gone.destroy();
+    await waitFor(() => t.app.realtime.hub.count(bob.id, 'poll') === 0, 5000, 'the abandoned poll to leave the hub');
+  }
+  const answer = await poll(t.app.url, bob.token, { cursor, timeout: 0 });
+  assert.equal(answer.status, 200);
 });

@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { redactUrl } from '../log.js';
 import { accountRoutes, signInRoutes } from '../routes/accounts.js';
+import { clientFileRoutes } from '../routes/client-files.js';
 import { healthRoutes } from '../routes/health.js';
 import { messageRoutes } from '../routes/messages.js';
 import { presenceRoutes, streamRoutes } from '../routes/streams.js';
@@ -22,8 +23,8 @@ const noStore: RequestHandler = (_req, res, next) => {
 
 /**
  * The Express application. Order matters: logging, security headers and CORS first; then the
- * API (body parsing, sign-in, authentication, per-user rate limit, routes); then 404 and the
- * one error handler.
+ * probes and the browser files (client and demo page); then the API (body parsing, sign-in,
+ * authentication, per-user rate limit, routes); then 404 and the one error handler.
  */
 export function createApp(ctx: AppContext): Express {
   const app = express();
@@ -62,7 +63,7 @@ export function createApp(ctx: AppContext): Express {
     );
   }
 
-  app.use(healthRoutes(ctx));
+  app.use(healthRoutes(ctx), clientFileRoutes());
 
   const v1 = express.Router();
   v1.use(noStore, ...parseBodies());

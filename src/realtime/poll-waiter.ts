@@ -9,7 +9,9 @@ export const POLL_BATCH = 100;
 export type PollOutcome =
   | { kind: 'events'; events: Deliverable[]; cursor: number }
   /** The token was revoked while the poll waited. */
-  | { kind: 'revoked' };
+  | { kind: 'revoked' }
+  /** The client left; there is no one to answer. */
+  | { kind: 'cancelled' };
 
 /**
  * One waiting long-poll. Like a stream it registers with the hub before reading its backlog; it
@@ -40,10 +42,9 @@ export class PollWaiter extends Subscription {
     return outcome;
   }
 
-  /** The client went away: stop without answering. */
+  /** The client went away: settle without events, so the poll leaves the hub and its presence ends. */
   cancel(): void {
-    clearTimeout(this.timer);
-    this.settle = undefined;
+    this.finish({ kind: 'cancelled' });
   }
 
   private async start(feed: EventFeed, timeoutMs: number): Promise<void> {

@@ -1,0 +1,81 @@
+/** Types of postline-client (postline-client.cjs) for TypeScript users; see that file for details. */
+
+declare namespace Postline {
+  /** The contract's shapes, as the server defines them. */
+  type User = import('../store/users.js', { with: { 'resolution-mode': 'import' } }).User;
+  type Message = import('../store/messages.js', { with: { 'resolution-mode': 'import' } }).Message;
+  type Thread = import('../store/threads.js', { with: { 'resolution-mode': 'import' } }).Thread;
+  interface Envelope<Data = Record<string, unknown>> {
+    id?: string;
+    type: string;
+    threadId?: string;
+    at: string;
+    data: Data;
+    /** Set on the typing:false the client emits when someone's typing ran out. */
+    expired?: true;
+  }
+  /** null on success; status 0 means the network failed or the call timed out. */
+  interface RequestError {
+    status: number;
+    problem: { type: string; title: string; status: number; detail: string } | null;
+    retryAfterMs: number;
+    message: string;
+  }
+  type Callback<T> = (error: RequestError | null, value?: T) => void;
+  type TransportName = 'sse' | 'long-poll';
+
+  interface Options {
+    baseUrl?: string;
+    token?: string | null;
+    transport?: 'auto' | 'long-poll';
+    withCredentials?: boolean;
+    openTimeoutMs?: number;
+    maxStreamFailures?: number;
+    healthyStreamMs?: number;
+    reconnectBaseMs?: number;
+    reconnectMaxMs?: number;
+    pollTimeoutSeconds?: number;
+    requestTimeoutMs?: number;
+    sendAttempts?: number;
+    typingRenewMs?: number;
+    typingIdleMs?: number;
+    typingExpiryMs?: number;
+    XMLHttpRequest?: unknown;
+    EventSource?: unknown;
+  }
+
+  class Client {
+    constructor(options?: Options);
+    readonly options: Required<Options>;
+    token: string | null;
+    user: User | null;
+    lastEventId: string | null;
+    transport: TransportName | null;
+    state: 'connecting' | 'open' | 'reconnecting' | 'closed';
+    on(type: string, listener: (data: any) => void): this;
+    once(type: string, listener: (data: any) => void): this;
+    off(type: string, listener: (data: any) => void): this;
+    register(username: string, password: string, displayName: string | null, callback: Callback<User>): void;
+    login(username: string, password: string, callback: Callback<User>): void;
+    useToken(token: string, callback: Callback<User>): void;
+    logout(callback?: (error: RequestError | null) => void): void;
+    listThreads(callback: Callback<Thread[]>): void;
+    getThread(threadId: string, callback: Callback<Thread>): void;
+    createThread(memberIds: string[], title: string | null, callback: Callback<Thread>): void;
+    findUser(username: string, callback: Callback<User | null>): void;
+    listMessages(threadId: string, page: { before?: number; after?: number; limit?: number } | null, callback: Callback<{ messages: Message[]; hasMore: boolean }>): void;
+    send(threadId: string, body: string, callback?: Callback<Message>): string;
+    typing(threadId: string): void;
+    stopTyping(threadId: string): void;
+    seen(threadId: string, messageId: string, callback?: (error: RequestError | null) => void): void;
+    presence(userIds: string[], callback: Callback<Array<{ userId: string; online: boolean }>>): void;
+    connect(ready?: () => void): void;
+    disconnect(): void;
+    streamUrl(): string;
+  }
+
+  const EVENT_TYPES: string[];
+  const DEFAULTS: Required<Options>;
+}
+
+export = Postline;

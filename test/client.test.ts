@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { EventSource } from 'eventsource';
+import Postline from '../src/client/postline-client.cjs';
+import { createPair, sendMessage, type TestUser } from './support/api.js';
+import { useInstances } from './support/fixture.js';
+import { NodeXMLHttpRequest } from './support/xhr.js';
+
+/**
+ * postline-client in Node (the `eventsource` package and an XMLHttpRequest on node:http) against
+ * a real instance, for what the browser suites cannot stage: how it picks and leaves a transport.
+ * The browser behaviour itself is tested in Chromium by test/e2e.
+ */
+const t = useInstances();
+
+/** A client for `user` on `baseUrl`, with quick reconnects. */
+async function signedInClient(baseUrl: string, user: TestUser, options: Postline.Options = {}): Promise<Postline.Client> {
+  const client = new Postline.Client({ baseUrl, XMLHttpRequest: NodeXMLHttpRequest, EventSource, reconnectBaseMs: 50, ...options });
+  await new Promise<void>((resolve, reject) => client.useToken(user.token, (error) => (error ? reject(new Error(error.message)) : resolve())));
+  return client;
+}
+
+const next = <T>(client: Postline.Client, type: string) => new Promise<T>((resolve) => client.once(type, resolve));
+
+/**
+ * A proxy in front of the instance that passes everything but the stream endpoint, which it
+ * either `cut`s (answers the head, then closes) or `hold`s (never answers), as hostile
+ * middleboxes do.
+ */
+async function streamBreakingProxy(target: string, mode: 'cut' | 'hold'): Promise<{ url: string; close(): void }> {
+  const server = http.createServer((req, res) => {
+    if (req.url!.startsWith('/v1/events')) {
+      if (mode === 'cut') res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end();
+      return;
+    }
+    const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => server.close() && server.closeAllConnections(),
+  };
+}
+
+describe('postline-client picks its transport', () => {
+  const clients: Postline.Client[] = [];
+  after(() => clients.forEach((client) => client.disconnect()));
+
+  async function connected(baseUrl: string, user: TestUser, options?: Postline.Options) {
+    const client = await signedInClient(baseUrl, user, options);
+    clients.push(client);
+    const transport = next<string>(client, 'transport');
+    client.connect();
+    return { client, transport: await transport };
+  }
+
+  test('EventSource when there is one; events arrive once, in order', async () => {
+    const { alice, bob, threadId } = await createPair(t.app.url);
+    const { client, transport } = await connected(t.app.url, bob);
+    assert.equal(transport, 'sse');
+    const received: string[] = [];
+    const allThree = new Promise<void>((resolve) =>
+      client.on('message.created', (envelope: Postline.Envelope<Postline.Message>) => received.push(envelope.data.body) === 3 && resolve()),
+    );
+    // The resume point was learned before the transport started: nothing sent from here on is missed.
+    for (const body of ['one', 'two', 'three']) await sendMessage(t.app.url, alice, threadId, body);
+    await allThree;
+    assert.deepEqual(received, ['one', 'two', 'three']);
+  });
+
+  test('long-poll when there is no EventSource', async () => {
+    const { alice, bob, threadId } = await createPair(t.app.url);
+    const { client, transport } = await connected(t.app.url, bob, { EventSource: null });
+    assert.equal(transport, 'long-poll');
+    const arrived = next<Postline.Envelope<Postline.Message>>(client, 'message.created');
+    await sendMessage(t.app.url, alice, threadId, 'polled');
+    assert.equal((await arrived).data.body, 'polled');
+  });
+
+  for (const [mode, reason] of [
+    ['cut', /streams keep failing/],
+    ['hold', /did not open within 300 ms/],
+  ] as const) {
+    test(`long-poll by itself when a proxy ${mode === 'cut' ? 'cuts every stream at once' : 'holds streams back'}`, async () => {
+      const proxy = await streamBreakingProxy(t.app.url, mode);
+      try {
+        const { alice, bob, threadId } = await createPair(t.app.url);
+        const client = await signedInClient(proxy.url, bob, { openTimeoutMs: 300 });
+        clients.push(client);
+        const fellBack = next<string>(client, 'fallback');
+        client.connect();
+        assert.match(await fellBack, reason);
+        assert.equal(client.transport, 'long-poll');
+        const arrived = next<Postline.Envelope<Postline.Message>>(client, 'message.created');
+        await sendMessage(t.app.url, alice, threadId, 'through the proxy');
+        assert.equal((await arrived).data.body, 'through the proxy');
+      } finally {
+        proxy.close();
+      }
+    });
+  }
+});

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'node:test';
+import { useInstances } from './support/fixture.js';
+
+const t = useInstances();
+const CURL_DOC = new URL('../docs/curl.md', import.meta.url);
+
+/** The ```sh code blocks of a markdown text, in order, exactly as written. */
+function shellBlocks(markdown: string): string[] {
+  return [...markdown.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+}
+
+/** Run the blocks in one bash, in order (variables carry over), and split the output by block. */
+async function runBlocks(blocks: string[], env: Record<string, string>, cwd: string): Promise<string[]> {
+  const marker = (index: number) => `@@ block ${index} @@`;
+  const script = blocks.map((block, index) => `echo '${marker(index)}'\n${block}`).join('\n');
+  const { stdout } = await promisify(execFile)('bash', ['-c', script], { cwd, env: { ...process.env, ...env }, timeout: 60_000 });
+  return blocks.map((_, index) => stdout.split(`${marker(index)}\n`)[1]!.split('@@ block ')[0]!);
+}
+
+test('docs/curl.md: every command runs against a server and shows what the text says', async () => {
+  const blocks = shellBlocks(await readFile(CURL_DOC, 'utf8'));
+  assert.equal(blocks.length, 10, 'the session has ten blocks');
+  const workDir = await mkdtemp(path.join(tmpdir(), 'postline-curl-doc-'));
+  try {
+    const [setUp, register, login, thread, send, sse, ndjson, pollLoop, seen, presence] = await runBlocks(blocks, { API: `${t.app.url}/v1` }, workDir);
+    assert.equal(setUp, '');
+    assert.match(register!, /^\{"id":"\d+","username":"alice","displayName":"Alice"\}\n\{"id":"\d+","username":"bob","displayName":"Bob"\}\n$/);
+    assert.match(login!, /^\{"id":"\d+","username":"alice","displayName":"Alice"\}\n$/);
+    assert.equal(thread, '{"kind":"direct","members":["alice","bob"]}\n');
+    assert.equal(send, '201\n200\n{"seq":1,"body":"Hi Bob!"}\n');
+
+    // The stream: retry:, the typing event (no id), then the message with its id.
+    assert.match(sse!, /^retry: ?2000$/m);
+    assert.match(sse!, /^event: ?typing\ndata: ?\{"type":"typing","threadId":"\d+","at":"[^"]+","data":\{"userId":"\d+","typing":true\}\}$/m);
+    assert.match(sse!, /^id: ?\d+\nevent: ?message\.created\ndata: ?\{.*"body":"Are you there\?"/m);
+    assert.ok(sse!.indexOf('typing') < sse!.indexOf('Are you there?'));
+
+    assert.match(ndjson!, /^\{"id":"\d+","type":"message\.created","body":"Are you there\?"\}\n$/);
+    assert.equal(
+      pollLoop,
+      '{"type":"message.created","body":"Are you there?"}\n{"type":"message.created","body":"Hello?"}\n',
+      'round one gets the waiting message, round two the next one',
+    );
+    assert.match(seen!, /^\{"id":"\d+","unreadCount":3\}\n204\n\{"id":"\d+","unreadCount":0\}\n\{"type":"seen","data":\{"userId":"\d+","upTo":"\d+","seq":3\}\}\n$/);
+    assert.match(presence!, /^\[\{"userId":"\d+","online":true\}\]\n204\n\{"status":401,"title":"[^"]+"\}\n$/);
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+});

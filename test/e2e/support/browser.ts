@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+
+/** Flags that let Debian's Chromium run headless in a container, without talking to Google. */
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Launch the system Chromium (playwright gives it a fresh temporary --user-data-dir). */
+export function launchChromium(executablePath: string): Promise<Browser> {
+  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_FLAGS });
+}
+
+/**
+ * How a page gets its EventSource: the browser's own, none at all (the client long-polls), or
+ * event-source-polyfill installed in its place before any page script runs.
+ */
+export type EventSourceVariant = 'native' | 'none' | 'polyfill';
+
+const polyfillSource = () => readFileSync(createRequire(import.meta.url).resolve('event-source-polyfill'), 'utf8');
+
+/** A fresh browser context (its own cookies: one user) whose pages get `variant`'s EventSource. */
+export async function newUserContext(browser: Browser, variant: EventSourceVariant): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
+  // Init scripts run before the page's own scripts, and CSP does not apply to them.
+  if (variant === 'none') await context.addInitScript({ content: 'delete window.EventSource;' });
+  if (variant === 'polyfill') await context.addInitScript({ content: `delete window.EventSource;\n${polyfillSource()}` });
+  return context;
+}
