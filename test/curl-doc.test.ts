@@ -1,27 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { useInstances } from './support/fixture.js';
+import { runBlocks, shellBlocks } from './support/shell-doc.js';
 
 const t = useInstances();
 const CURL_DOC = new URL('../docs/curl.md', import.meta.url);
-
-/** The ```sh code blocks of a markdown text, in order, exactly as written. */
-function shellBlocks(markdown: string): string[] {
-  return [...markdown.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
-}
-
-/** Run the blocks in one bash, in order (variables carry over), and split the output by block. */
-async function runBlocks(blocks: string[], env: Record<string, string>, cwd: string): Promise<string[]> {
-  const marker = (index: number) => `@@ block ${index} @@`;
-  const script = blocks.map((block, index) => `echo '${marker(index)}'\n${block}`).join('\n');
-  const { stdout } = await promisify(execFile)('bash', ['-c', script], { cwd, env: { ...process.env, ...env }, timeout: 60_000 });
-  return blocks.map((_, index) => stdout.split(`${marker(index)}\n`)[1]!.split('@@ block ')[0]!);
-}
 
 test('docs/curl.md: every command runs against a server and shows what the text says', async () => {
   const blocks = shellBlocks(await readFile(CURL_DOC, 'utf8'));
