@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { Maintenance } from './maintenance.js';
 import { Realtime } from './realtime/realtime.js';
 import { SendQueue } from './store/messages.js';
@@ -15,6 +16,8 @@ export interface Instance {
   /** The instance's real-time side (its hub and feed are inspected by tests and metrics). */
   realtime: Realtime;
   maintenance: Maintenance;
+  /** This instance's Prometheus registry (GET /metrics). */
+  metrics: Metrics;
   /** Graceful stop: no new connections, in-flight requests finish, then the pool closes. */
   stop(): Promise<void>;
 }
@@ -26,7 +29,8 @@ export interface Instance {
 export async function startInstance(config: Config, logger: Logger, databaseUrl: string): Promise<Instance> {
   const pool = createPool(databaseUrl, config.dbPoolSize, logger);
   const sendQueue = new SendQueue(pool);
-  const realtime = new Realtime(config, pool, databaseUrl, logger);
+  const metrics = new Metrics();
+  const realtime = new Realtime(config, pool, databaseUrl, metrics, logger);
   await realtime.start();
   const maintenance = new Maintenance(pool, config.retentionMs, logger);
   maintenance.start();
@@ -36,6 +40,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     logger,
     sendQueue,
     realtime,
+    metrics,
     isReady: async () => {
       if (!realtime.listening) return false;
       try {
@@ -66,6 +71,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     server,
     realtime,
     maintenance,
+    metrics,
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

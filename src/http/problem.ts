@@ -5,9 +5,11 @@ import {
   PayloadTooLargeProblem,
   Problem,
   ServiceUnavailableProblem,
+  TooManyRequestsProblem,
   UnsupportedMediaTypeProblem,
 } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { BODY_LIMIT_BYTES } from './body.js';
 
 /** Problem types are URNs: stable names, documented in docs/api.md, not links. */
@@ -72,9 +74,10 @@ export const notFoundHandler: RequestHandler = () => {
 };
 
 /** The one error handler: every failure leaves as problem+json, never a stack trace or an HTML page. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const problem = toProblem(error);
+    if (problem instanceof TooManyRequestsProblem) metrics.rateLimited.inc({ limit: problem.limit });
     if (!problem || problem.status >= 500) {
       logger.error({ err: error, method: req.method, path: req.path }, problem ? 'request failed: database unavailable' : 'request failed');
     }

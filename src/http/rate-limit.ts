@@ -3,6 +3,7 @@ import { rateLimit, type Options, type Store } from 'express-rate-limit';
 import type { Pool } from 'pg';
 import { TooManyRequestsProblem } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { LimitName } from '../metrics.js';
 import { countHit, currentHits, forgetHits, uncountHit } from '../store/rate-limits.js';
 import { requireAuth } from './auth.js';
 
@@ -44,7 +45,7 @@ const passThrough: RequestHandler = (_req, _res, next) => next();
 function limiter(
   pool: Pool,
   logger: Logger,
-  options: { prefix: string; perMinute: number; keyGenerator?: Options['keyGenerator']; detail: string },
+  options: { name: LimitName; perMinute: number; keyGenerator?: Options['keyGenerator']; detail: string },
 ): RequestHandler {
   if (options.perMinute === 0) return passThrough;
   return rateLimit({
@@ -52,13 +53,13 @@ function limiter(
     limit: options.perMinute,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    store: new PostgresStore(pool, options.prefix),
+    store: new PostgresStore(pool, `${options.name}:`),
     logger,
     ...(options.keyGenerator && { keyGenerator: options.keyGenerator }),
     handler: (req, _res, next) => {
       const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
       const retryAfter = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;
-      next(new TooManyRequestsProblem(options.detail, retryAfter));
+      next(new TooManyRequestsProblem(options.name, options.detail, retryAfter));
     },
   });
 }
@@ -66,7 +67,7 @@ function limiter(
 /** Register/login attempts per client IP (POSTLINE_AUTH_RATE_LIMIT_PER_MIN; 0 = off). */
 export function authAttemptLimiter(pool: Pool, logger: Logger, perMinute: number): RequestHandler {
   return limiter(pool, logger, {
-    prefix: 'auth:',
+    name: 'sign-in',
     perMinute,
     detail: 'Too many sign-in attempts from this address; retry later.',
   });
@@ -75,7 +76,7 @@ export function authAttemptLimiter(pool: Pool, logger: Logger, perMinute: number
 /** Requests per signed-in user, on every instance together (POSTLINE_RATE_LIMIT_PER_MIN; 0 = off). */
 export function userLimiter(pool: Pool, logger: Logger, perMinute: number): RequestHandler {
   return limiter(pool, logger, {
-    prefix: 'user:',
+    name: 'user',
     perMinute,
     keyGenerator: (req) => requireAuth(req).user.id,
     detail: 'Too many requests for this user; retry later.',

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { eventLogBounds, readEventsAfter } from '../store/events.js';
 import { Deliverable } from './deliverable.js';
 import type { Hub } from './hub.js';
@@ -17,10 +18,13 @@ export class EventFeed {
   cursor = 0;
   private running: Promise<void> | undefined;
   private again = false;
+  /** Notified ids not delivered yet, with when their NOTIFY arrived (for the lag metric). */
+  private readonly notified = new Map<number, number>();
 
   constructor(
     private readonly pool: Pool,
     private readonly hub: Hub,
+    private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {}
 
@@ -36,6 +40,7 @@ export class EventFeed {
    */
   catchUp(latestId?: number): Promise<void> {
     if (latestId !== undefined && latestId <= this.cursor) return this.running ?? Promise.resolve();
+    if (latestId !== undefined && !this.notified.has(latestId)) this.notified.set(latestId, performance.now());
     if (this.running) {
       this.again = true;
       return this.running;
@@ -58,11 +63,21 @@ export class EventFeed {
             this.cursor = event.id!;
             this.hub.dispatch(event);
           }
+          this.observeLag();
         } while (rows.length === BATCH);
       } while (this.again);
     } catch (error) {
       // The next notification or tick retries from the same cursor; nothing is lost.
       this.logger.warn({ err: error }, 'reading new events failed');
+    }
+  }
+
+  private observeLag(): void {
+    const now = performance.now();
+    for (const [id, arrivedAt] of this.notified) {
+      if (id > this.cursor) continue;
+      this.metrics.notifyLag.observe((now - arrivedAt) / 1000);
+      this.notified.delete(id);
     }
   }
 }

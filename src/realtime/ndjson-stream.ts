@@ -3,6 +3,7 @@ import { Stream } from './stream.js';
 
 /** The same envelopes as one JSON object per line, for `curl -N … | jq`. */
 export class NdjsonStream extends Stream {
+  protected readonly path = 'ndjson';
   override async open(): Promise<void> {
     const res = this.res;
     res.writeHead(200, {

@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import type { Config } from '../config.js';
 import { TooManyRequestsProblem } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { eventLogBounds } from '../store/events.js';
 import { coMembers } from '../store/presence.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
@@ -32,7 +33,7 @@ const SESSION_CHECK_MS = 30_000;
  * once and hands them to the hub, the hub hands them to the user's streams and waiting polls.
  */
 export class Realtime {
-  readonly hub = new Hub();
+  readonly hub: Hub;
   readonly feed: EventFeed;
   readonly presence: PresenceTracker;
   private readonly listener: NotificationListener;
@@ -44,9 +45,11 @@ export class Realtime {
     private readonly config: Config,
     private readonly pool: Pool,
     databaseUrl: string,
+    private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {
-    this.feed = new EventFeed(pool, this.hub, logger);
+    this.hub = new Hub(metrics);
+    this.feed = new EventFeed(pool, this.hub, metrics, logger);
     this.presence = new PresenceTracker(
       pool,
       randomUUID(),
@@ -63,6 +66,7 @@ export class Realtime {
         onEvent: (id) => void this.feed.catchUp(id),
         onEphemeral: (payload) => this.onEphemeral(payload),
         onReconnected: () => {
+          metrics.listenerReconnects.inc();
           void this.feed.catchUp();
           this.presence.resync().catch((error: unknown) => logger.warn({ err: error }, 'presence resync failed'));
         },
@@ -102,7 +106,7 @@ export class Realtime {
   ): Promise<void> {
     const userId = options.auth.user.id;
     if (this.hub.count(userId, 'stream') >= this.config.maxStreamsPerUser) {
-      throw new TooManyRequestsProblem(`At most ${this.config.maxStreamsPerUser} open streams per user.`, 5);
+      throw new TooManyRequestsProblem('streams', `At most ${this.config.maxStreamsPerUser} open streams per user.`, 5);
     }
     const init = {
       userId,
@@ -110,6 +114,7 @@ export class Realtime {
       cursorAtRegistration: this.feed.cursor,
       from: options.from,
       settings: this.streamSettings,
+      metrics: this.metrics,
     };
     const stream = options.format === 'ndjson' ? new NdjsonStream(res, init) : new SseStream(res, init);
     this.hub.add(stream);
@@ -143,14 +148,16 @@ export class Realtime {
   }): Promise<PollOutcome> {
     const userId = options.auth.user.id;
     if (this.hub.count(userId, 'poll') >= this.config.maxPollsPerUser) {
-      throw new TooManyRequestsProblem(`At most ${this.config.maxPollsPerUser} waiting polls per user.`, 5);
+      throw new TooManyRequestsProblem('polls', `At most ${this.config.maxPollsPerUser} waiting polls per user.`, 5);
     }
     const waiter = new PollWaiter(userId, options.auth.sessionId, options.cursor, this.feed.cursor, () => this.feed.cursor);
     this.hub.add(waiter);
     this.presence.acquire(userId);
     options.onClientGone(() => waiter.cancel());
     try {
-      return await waiter.wait(this.pool, options.timeoutMs);
+      const outcome = await waiter.wait(this.pool, options.timeoutMs);
+      if (outcome.kind === 'events') this.metrics.eventsDelivered.inc({ path: 'poll' }, outcome.events.length);
+      return outcome;
     } finally {
       this.hub.remove(waiter);
       this.presence.release(userId, 'poll');

@@ -8,6 +8,7 @@ const PADDING = ' '.repeat(2048);
 
 /** A Server-Sent Events stream on better-sse; each event is written as its frame, built once per instance. */
 export class SseStream extends Stream {
+  protected readonly path = 'sse';
   private session: Session | undefined;
 
   /** Send the head, a padding comment and the `retry:` hint; keep-alive comments follow. */
@@ -24,5 +25,9 @@ export class SseStream extends Stream {
 
   protected write(event: Deliverable): void {
     void this.session?.batch(event.sse);
+  }
+
+  protected override writeRetryHint(): void {
+    void this.session?.batch(createEventBuffer().retry(this.settings.retryMs).dispatch());
   }
 }

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
+import type { DeliveryPath, Metrics, StreamEnd } from '../metrics.js';
 import { readVisibleEventsAfter } from '../store/events.js';
 import { Deliverable } from './deliverable.js';
 import { resetEvent, resumeAfter, type Resume } from './resume.js';
@@ -26,6 +27,7 @@ export interface StreamInit {
   /** The client's resume point; undefined: from now. */
   from: number | undefined;
   settings: StreamSettings;
+  metrics: Metrics;
 }
 
 const BACKLOG_PAGE = 500;
@@ -45,6 +47,9 @@ export abstract class Stream extends Subscription {
   private readonly cursorAtRegistration: number;
   private readonly from: number | undefined;
   protected readonly settings: StreamSettings;
+  private readonly metrics: Metrics;
+  /** The wire format, for the delivery metrics. */
+  protected abstract readonly path: DeliveryPath;
 
   constructor(
     protected readonly res: ServerResponse,
@@ -54,7 +59,8 @@ export abstract class Stream extends Subscription {
     this.cursorAtRegistration = init.cursorAtRegistration;
     this.from = init.from;
     this.settings = init.settings;
-    res.once('close', () => this.cleanUp());
+    this.metrics = init.metrics;
+    res.once('close', () => this.cleanUp('client'));
   }
 
   /** Run `hook` once when the stream has closed, whatever the cause. */
@@ -77,7 +83,7 @@ export abstract class Stream extends Subscription {
   /** Send what the client missed (or a reset), then deliver live. */
   async resume(pool: Pool, resume: Resume): Promise<void> {
     const jitter = 1 - Math.random() * 0.1;
-    this.lifetime = setTimeout(() => this.close(), this.settings.lifetimeMs * jitter);
+    this.lifetime = setTimeout(() => this.close('lifetime'), this.settings.lifetimeMs * jitter);
     if (resume.kind === 'live') this.lastId = resume.lastId;
     if (resume.kind === 'reset') {
       this.lastId = Math.max(this.cursorAtRegistration, resume.head);
@@ -98,40 +104,48 @@ export abstract class Stream extends Subscription {
 
   /** Give up before the head was sent (the request then fails with an ordinary problem answer). */
   abandon(): void {
-    this.cleanUp();
+    this.closed = true;
+    for (const hook of this.closedHooks.splice(0)) hook();
   }
 
   protected send(event: Deliverable): void {
     if (this.closed) return;
     if (this.isLive && this.res.writableLength > this.settings.slowConsumerBytes) {
       // It stopped reading: drop it rather than buffer without bound; it resumes from its last id.
-      this.close();
+      this.close('slow-consumer');
       return;
     }
     this.write(event);
+    this.metrics.eventsDelivered.inc({ path: this.path });
   }
 
   protected overflow(): void {
-    this.close();
+    this.close('slow-consumer');
   }
 
-  end(_reason: EndReason): void {
-    this.close();
+  end(reason: EndReason): void {
+    // On shutdown the client should come back soon, on another instance.
+    if (reason === 'shutdown' && !this.closed && this.res.headersSent) this.writeRetryHint();
+    this.close(reason);
   }
 
   /** Write one event in this stream's format. */
   protected abstract write(event: Deliverable): void;
 
-  protected close(): void {
+  /** Remind the client when to reconnect (where the format has a way to say it). */
+  protected writeRetryHint(): void {}
+
+  private close(reason: StreamEnd): void {
     if (this.closed) return;
     this.res.end();
-    this.cleanUp();
+    this.cleanUp(reason);
   }
 
-  private cleanUp(): void {
+  private cleanUp(reason: StreamEnd): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.lifetime);
+    this.metrics.streamsEnded.inc({ reason });
     for (const hook of this.closedHooks.splice(0)) hook();
   }
 }
