@@ -15,6 +15,13 @@ export interface ServerProcess {
   exited: Promise<number | string>;
 }
 
+/** Settings for servers under load in tests: fast password hashes, no rate limits. */
+export const LOAD_TEST_ENV = {
+  POSTLINE_SCRYPT_COST: '10',
+  POSTLINE_RATE_LIMIT_PER_MIN: '0',
+  POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '0',
+};
+
 /** `src/main.ts` in its own process, as `npm start` runs it, with `env` on top of a quiet base. */
 export function spawnServer(env: Record<string, string | undefined>): ServerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
