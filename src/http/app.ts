@@ -75,6 +75,6 @@ export function createApp(ctx: AppContext): Express {
   app.use('/v1', v1);
 
   app.use(notFoundHandler);
-  app.use(errorHandler(ctx.logger, ctx.metrics));
+  app.use(errorHandler(ctx.logger, ctx.metrics, ctx.config.sseRetryMs));
   return app;
 }

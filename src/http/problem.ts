@@ -73,8 +73,23 @@ export const notFoundHandler: RequestHandler = () => {
   throw new NotFoundProblem('No such route.');
 };
 
-/** The one error handler: every failure leaves as problem+json, never a stack trace or an HTML page. */
-export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHandler {
+/**
+ * EventSource gives up for good on any error status; it reconnects (with its Last-Event-ID) only
+ * after a 200 event stream ends. So a client that asks for an event stream is told "not now" as
+ * an empty stream carrying `retry:`.
+ */
+function sendRetryLater(res: Response, retryMs: number): void {
+  res
+    .status(200)
+    .set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform' })
+    .end(`retry: ${retryMs}\n\n`);
+}
+
+/**
+ * The one error handler: every failure leaves as problem+json, never a stack trace or an HTML
+ * page; except that an event-stream client meeting a 5xx gets `retry:` and a close (`sseRetryMs`).
+ */
+export function errorHandler(logger: Logger, metrics: Metrics, sseRetryMs: number): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const problem = toProblem(error);
     if (problem instanceof TooManyRequestsProblem) metrics.rateLimited.inc({ limit: problem.limit });
@@ -83,6 +98,10 @@ export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHand
     }
     if (res.headersSent) {
       res.destroy();
+      return;
+    }
+    if ((!problem || problem.status >= 500) && req.get('Accept')?.includes('text/event-stream')) {
+      sendRetryLater(res, sseRetryMs);
       return;
     }
     sendProblem(res, problem ?? new Problem(500, 'internal', 'Internal error', 'Something went wrong on our side.'));
