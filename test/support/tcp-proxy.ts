@@ -46,6 +46,11 @@ export class TcpProxy {
     return false;
   }
 
+  /** The local ports of the proxy's connections to Postgres (pg_stat_activity.client_port). */
+  upstreamPorts(): number[] {
+    return [...this.links].map((link) => link.upstream.localPort ?? 0);
+  }
+
   async close(): Promise<void> {
     for (const link of this.links) {
       link.client.destroy();
