@@ -51,7 +51,13 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
       }
     },
   });
-  const server = http.createServer(app);
+  let draining = false;
+  const server = http.createServer((req, res) => {
+    // While draining, every answer closes its connection: keep-alive clients move to another
+    // instance, and the server is not kept open by connections that never go idle.
+    if (draining) res.setHeader('Connection', 'close');
+    app(req, res);
+  });
   // Longer than common load balancer idle timeouts, so the balancer closes idle connections first.
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -73,12 +79,17 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     maintenance,
     metrics,
     async stop() {
+      draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections go idle whenever their last answer finishes (streams ending, polls
+      // answering, in-flight requests completing); close each as soon as it does.
+      const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
       // Streams end (clients resume elsewhere with their last id) and waiting polls answer now.
       await realtime.stop();
       await maintenance.stop();
       await closed;
+      clearInterval(closeIdle);
       await sendQueue.drain();
       await pool.end();
     },

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
 import type { Config } from '../config.js';
-import { TooManyRequestsProblem } from '../errors.js';
+import { ServiceUnavailableProblem, TooManyRequestsProblem } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { eventLogBounds } from '../store/events.js';
@@ -40,6 +40,8 @@ export class Realtime {
   private readonly streamSettings: StreamSettings;
   private ticker: NodeJS.Timeout | undefined;
   private lastSessionCheck = Date.now();
+  /** Set by stop(): no new streams or polls (they would keep the drain waiting). */
+  private stopping = false;
 
   constructor(
     private readonly config: Config,
@@ -105,6 +107,7 @@ export class Realtime {
     options: { auth: AuthenticatedSession; from: number | undefined; format: 'sse' | 'ndjson' },
   ): Promise<void> {
     const userId = options.auth.user.id;
+    this.refuseWhileStopping();
     if (this.hub.count(userId, 'stream') >= this.config.maxStreamsPerUser) {
       throw new TooManyRequestsProblem('streams', `At most ${this.config.maxStreamsPerUser} open streams per user.`, 5);
     }
@@ -147,6 +150,7 @@ export class Realtime {
     onClientGone: (cancel: () => void) => void;
   }): Promise<PollOutcome> {
     const userId = options.auth.user.id;
+    this.refuseWhileStopping();
     if (this.hub.count(userId, 'poll') >= this.config.maxPollsPerUser) {
       throw new TooManyRequestsProblem('polls', `At most ${this.config.maxPollsPerUser} waiting polls per user.`, 5);
     }
@@ -173,10 +177,15 @@ export class Realtime {
 
   /** Shutdown: end every stream (clients resume elsewhere with their last id) and answer every poll. */
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.ticker);
     this.hub.endAll('shutdown');
     await this.presence.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'presence cleanup failed'));
     await this.listener.stop();
+  }
+
+  private refuseWhileStopping(): void {
+    if (this.stopping) throw new ServiceUnavailableProblem('This instance is shutting down; reconnect to another.');
   }
 
   private onEphemeral(payload: string): void {
