@@ -12,9 +12,12 @@ export class NdjsonStream extends Stream {
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
-    // An empty line keeps idle connections open through proxies; jq skips it.
-    const heartbeat = setInterval(() => res.write('\n'), this.settings.heartbeatMs);
-    this.onClosed(() => clearInterval(heartbeat));
+    this.startHeartbeat();
+  }
+
+  /** An empty line keeps idle connections open through proxies; jq skips it. */
+  protected writeHeartbeat(): void {
+    this.res.write('\n');
   }
 
   protected write(event: Deliverable): void {

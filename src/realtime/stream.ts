@@ -132,12 +132,28 @@ export abstract class Stream extends Subscription {
   /** Write one event in this stream's format. */
   protected abstract write(event: Deliverable): void;
 
+  /** Write a keep-alive that clients ignore. */
+  protected abstract writeHeartbeat(): void;
+
+  /**
+   * Start the keep-alive writes once the head is sent. They are ours, not better-sse's, so that
+   * they stop the moment the stream closes: after `end()` the socket may take long to report
+   * 'close' (a client that stopped reading never does), and a write after the end is an error.
+   */
+  protected startHeartbeat(): void {
+    const heartbeat = setInterval(() => this.writeHeartbeat(), this.settings.heartbeatMs);
+    this.onClosed(() => clearInterval(heartbeat));
+  }
+
   /** Remind the client when to reconnect (where the format has a way to say it). */
   protected writeRetryHint(): void {}
 
   private close(reason: StreamEnd): void {
     if (this.closed) return;
-    this.res.end();
+    // A slow consumer is not reading: ending politely would keep its unsent output (and the
+    // socket) for as long as it stalls, so the connection is cut and the buffer freed.
+    if (reason === 'slow-consumer') this.res.destroy();
+    else this.res.end();
     this.cleanUp(reason);
   }
 

@@ -20,6 +20,8 @@ export interface Connection {
 export class ResumingReader {
   /** Durable events received, in arrival order. */
   readonly received: Envelope[] = [];
+  /** When each of them arrived (performance.now()). */
+  readonly arrivals: number[] = [];
   readonly connections: Connection[] = [];
   lastId: string;
   private stopped = false;
@@ -73,6 +75,7 @@ export class ResumingReader {
             const envelope = await stream.nextEnvelope(3_600_000);
             if (envelope.id === undefined) continue;
             this.received.push(envelope);
+            this.arrivals.push(performance.now());
             this.lastId = envelope.id;
           }
         } catch {
@@ -104,6 +107,8 @@ export class Sender {
   readonly violations: string[] = [];
   /** Messages this sender set out to send (each may take several attempts). */
   sent = 0;
+  /** When each message's first attempt started (performance.now()), by clientId. */
+  readonly startedAt = new Map<string, number>();
   attempts = 0;
   private turn = 0;
 
@@ -113,13 +118,16 @@ export class Sender {
     public urls: string[],
   ) {}
 
-  /** Send `count` messages, `concurrency` at a time, each retried until acknowledged (or `stop()`). */
-  async run(count: number, concurrency: number, label: string, shouldStop: () => boolean = () => false): Promise<void> {
+  /**
+   * Send `count` messages, `concurrency` at a time, each retried until acknowledged (or until
+   * `shouldStop()`). Each has the clientId `<label>-<n>`; the body is that too, unless given.
+   */
+  async run(count: number, concurrency: number, label: string, shouldStop: () => boolean = () => false, body?: string): Promise<void> {
     let next = 0;
     const worker = async () => {
       while (next < count && !shouldStop()) {
-        const index = next++;
-        await this.send(`${label}-${index}`, `${label}-${index}`, shouldStop);
+        const clientId = `${label}-${next++}`;
+        await this.send(body ?? clientId, clientId, shouldStop);
       }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
@@ -128,6 +136,7 @@ export class Sender {
   /** Send one message until it is acknowledged; returns its id (undefined if stopped first). */
   async send(body: string, clientId: string, shouldStop: () => boolean = () => false): Promise<string | undefined> {
     this.sent++;
+    this.startedAt.set(clientId, performance.now());
     for (;;) {
       if (shouldStop()) return undefined;
       const url = this.urls[this.turn++ % this.urls.length]!;
