@@ -74,6 +74,18 @@ export class UnsupportedMediaTypeProblem extends Problem {
   }
 }
 
+export class RequestTimeoutProblem extends Problem {
+  constructor() {
+    super(408, 'request-timeout', 'Request timeout', 'The request head did not arrive in time.');
+  }
+}
+
+export class HeadersTooLargeProblem extends Problem {
+  constructor() {
+    super(431, 'headers-too-large', 'Request header fields too large', 'The request line and headers are limited to 16 KiB.');
+  }
+}
+
 export class TooManyRequestsProblem extends Problem {
   constructor(
     /** Which limit was hit (for the rate-limited metric). */
