@@ -4,7 +4,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
 import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { chatState, createTestDatabase, type TestDatabase } from './support/database.js';
 import { openStream } from './support/sse.js';
 import { startTestInstance, type TestInstance } from './support/instance.js';
 
@@ -30,15 +30,7 @@ after(async () => {
   await db.drop();
 });
 
-/** Everything a bad request could have changed. */
-async function snapshot(): Promise<unknown> {
-  return db.query(`SELECT
-    (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM sessions) AS sessions,
-    (SELECT count(*) FROM threads) AS threads, (SELECT count(*) FROM thread_members) AS members,
-    (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM events) AS events,
-    (SELECT sum(read_seq) FROM thread_members) AS read_markers,
-    (SELECT max(updated_at) FROM threads) AS activity`);
-}
+const snapshot = () => chatState(db);
 
 /**
  * A request that must be refused; `body` may be a function when it needs ids made in before().
