@@ -18,6 +18,7 @@ import { PollWaiter, type PollOutcome } from './poll-waiter.js';
 import { PresenceTracker } from './presence.js';
 import { SseStream } from './sse-stream.js';
 import type { StreamSettings } from './stream.js';
+import type { Subscriber } from './subscriber.js';
 
 /** What travels on the ephemeral channel (see sql/003_realtime.sql and store/sessions.ts). */
 type EphemeralNotice =
@@ -27,6 +28,16 @@ type EphemeralNotice =
 
 /** How often open streams' tokens are re-checked (revocations normally arrive by NOTIFY). */
 const SESSION_CHECK_MS = 30_000;
+/** The longest delay setTimeout takes; a later expiry is beyond any stream's lifetime anyway. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** End `subscriber` when its token expires; returns the cancel. No NOTIFY announces an expiry. */
+function endAtExpiry(subscriber: Subscriber, auth: AuthenticatedSession): () => void {
+  const delay = auth.expiresAt.getTime() - Date.now();
+  if (delay > MAX_TIMER_MS) return () => {};
+  const timer = setTimeout(() => subscriber.end('revoked'), Math.max(0, delay));
+  return () => clearTimeout(timer);
+}
 
 /**
  * The real-time side of one instance: the listener wakes the feed, the feed reads new events
@@ -122,7 +133,9 @@ export class Realtime {
     const stream = options.format === 'ndjson' ? new NdjsonStream(res, init) : new SseStream(res, init);
     this.hub.add(stream);
     this.presence.acquire(userId);
+    const cancelExpiry = endAtExpiry(stream, options.auth);
     stream.onClosed(() => {
+      cancelExpiry();
       this.hub.remove(stream);
       this.presence.release(userId, 'stream');
     });
@@ -157,12 +170,14 @@ export class Realtime {
     const waiter = new PollWaiter(userId, options.auth.sessionId, options.cursor, this.feed.cursor, () => this.feed.cursor);
     this.hub.add(waiter);
     this.presence.acquire(userId);
+    const cancelExpiry = endAtExpiry(waiter, options.auth);
     options.onClientGone(() => waiter.cancel());
     try {
       const outcome = await waiter.wait(this.pool, options.timeoutMs);
       if (outcome.kind === 'events') this.metrics.eventsDelivered.inc({ path: 'poll' }, outcome.events.length);
       return outcome;
     } finally {
+      cancelExpiry();
       this.hub.remove(waiter);
       this.presence.release(userId, 'poll');
     }

@@ -9,7 +9,7 @@ export interface Subscriber {
   readonly sessionId: string;
   readonly kind: SubscriberKind;
   deliver(event: Deliverable): void;
-  /** The token was revoked, or the instance stops: finish at once. */
+  /** The token was revoked or expired, or the instance stops: finish at once. */
   end(reason: EndReason): void;
 }
 
