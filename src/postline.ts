@@ -35,6 +35,8 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   await realtime.start();
   const maintenance = new Maintenance(pool, config.retentionMs, logger);
   maintenance.start();
+  /** Set by stop(): the instance is draining and must get no new work. */
+  let draining = false;
   const app = createApp({
     config,
     pool,
@@ -43,7 +45,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     realtime,
     metrics,
     isReady: async () => {
-      if (!realtime.listening) return false;
+      if (draining || !realtime.listening) return false;
       try {
         await pool.query('SELECT 1');
         return true;
@@ -52,7 +54,6 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
       }
     },
   });
-  let draining = false;
   const server = http.createServer((req, res) => {
     // While draining, every answer closes its connection: keep-alive clients move to another
     // instance, and the server is not kept open by connections that never go idle.
