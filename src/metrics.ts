@@ -15,6 +15,9 @@ export type StreamEnd = 'client' | 'lifetime' | 'slow-consumer' | 'revoked' | 's
 export class Metrics {
   readonly registry = new Registry();
 
+  /** Read at each scrape: what the instance holds for clients that have not taken it yet. */
+  readonly unsentStreamBytes: Gauge;
+
   /** Open SSE/NDJSON streams and waiting long-polls on this instance, by `kind` (stream | poll). */
   readonly subscribers = new Gauge({
     name: 'postline_subscribers',
@@ -65,7 +68,16 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  /** @param sources - Values read at scrape time; `unsentStreamBytes` comes from the hub. */
+  constructor(sources: { unsentStreamBytes: () => number }) {
+    this.unsentStreamBytes = new Gauge({
+      name: 'postline_stream_unsent_bytes',
+      help: 'Bytes written to open streams that their clients have not taken yet (bounded per stream by POSTLINE_SLOW_CONSUMER_BYTES)',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.unsentStreamBytes());
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
     // Every series exists from the start, so dashboards and rate() see zeros rather than gaps.
     for (const kind of ['stream', 'poll']) this.subscribers.set({ kind }, 0);

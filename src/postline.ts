@@ -30,7 +30,8 @@ export interface Instance {
 export async function startInstance(config: Config, logger: Logger, databaseUrl: string): Promise<Instance> {
   const pool = createPool(databaseUrl, config.dbPoolSize, logger);
   const sendQueue = new SendQueue(pool);
-  const metrics = new Metrics();
+  // The metrics read the hub at scrape time, and the real-time side reports to the metrics.
+  const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes() });
   const realtime = new Realtime(config, pool, databaseUrl, metrics, logger);
   await realtime.start();
   const maintenance = new Maintenance(pool, config.retentionMs, logger);

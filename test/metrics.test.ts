@@ -20,6 +20,7 @@ test('GET /metrics is Prometheus text with the instance’s own numbers', async 
     'postline_notify_delivery_lag_seconds',
     'postline_listener_reconnects_total',
     'postline_rate_limited_total',
+    'postline_stream_unsent_bytes',
     'process_resident_memory_bytes',
   ]) {
     assert.match(res.text, new RegExp(`^# TYPE ${name} `, 'm'), name);

@@ -54,6 +54,13 @@ export class Hub {
     return [...new Set(this.subscribers().map((subscriber) => subscriber.sessionId))];
   }
 
+  /** Output written to this instance's streams that their sockets have not taken yet. */
+  unsentBytes(): number {
+    let bytes = 0;
+    for (const subscriber of this.subscribers()) bytes += subscriber.unsentBytes;
+    return bytes;
+  }
+
   get size(): number {
     let size = 0;
     for (const set of this.byUser.values()) size += set.size;

@@ -63,6 +63,10 @@ export abstract class Stream extends Subscription {
     res.once('close', () => this.cleanUp('client'));
   }
 
+  override get unsentBytes(): number {
+    return this.res.writableLength;
+  }
+
   /** Run `hook` once when the stream has closed, whatever the cause. */
   onClosed(hook: () => void): void {
     if (this.closed) hook();

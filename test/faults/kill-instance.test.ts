@@ -1,48 +1,34 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { test } from 'node:test';
 import { checkDelivery, createGroup, report, ResumingReader, Sender } from '../support/load.js';
-import { LOAD_TEST_ENV, spawnServer, type ServerProcess } from '../support/process.js';
+import { useServers } from '../support/process.js';
 import { waitFor } from '../support/sse.js';
 
 // Two server processes on one database; clients stream and send through both; one is killed
 // with SIGKILL mid-load. Nothing acknowledged may be lost, nothing delivered twice.
-let db: TestDatabase;
-let servers: ServerProcess[];
-let urls: string[];
-
-before(async () => {
-  db = await createTestDatabase();
-  servers = [spawnServer({ ...LOAD_TEST_ENV, DATABASE_URL: db.url }), spawnServer({ ...LOAD_TEST_ENV, DATABASE_URL: db.url })];
-  urls = await Promise.all(servers.map((server) => server.listening));
-});
-after(async () => {
-  for (const server of servers) if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM');
-  await Promise.all(servers.map((server) => server.exited));
-  await db.drop();
-});
+const t = useServers(2);
 
 const USERS = 4;
 const MESSAGES_PER_USER = 150;
 
 test('kill -9 one of two instances under stream and send load: clients resume on the other; every acknowledged message exactly once', async () => {
-  const { users, threadId, startId } = await createGroup(urls[0]!, USERS, db.query);
+  const { users, threadId, startId } = await createGroup(t.urls[0]!, USERS, t.db.query);
   // Half the readers start on each instance; each sender alternates between the two.
-  const readers = users.map((user, i) => new ResumingReader(user, i % 2 ? [...urls].reverse() : [...urls], startId));
+  const readers = users.map((user, i) => new ResumingReader(user, i % 2 ? [...t.urls].reverse() : [...t.urls], startId));
   await waitFor(() => readers.every((reader) => reader.connections.length > 0), 10_000, 'streams open');
   try {
-    const senders = users.map((user) => new Sender(user, threadId, [...urls]));
+    const senders = users.map((user) => new Sender(user, threadId, [...t.urls]));
     const sending = Promise.all(senders.map((sender, i) => sender.run(MESSAGES_PER_USER, 2, `u${i}`)));
 
     const total = () => senders.reduce((sum, sender) => sum + sender.acknowledged.length, 0);
     await waitFor(() => total() >= (USERS * MESSAGES_PER_USER) / 3, 60_000, 'a third sent');
-    servers[0]!.child.kill('SIGKILL');
-    assert.equal(await servers[0]!.exited, 'SIGKILL');
+    t.servers[0]!.child.kill('SIGKILL');
+    assert.equal(await t.servers[0]!.exited, 'SIGKILL');
     const ackedAtKill = total();
     await sending;
 
-    const figures = await checkDelivery(db.query, startId, readers, senders);
-    const resumed = readers.filter((reader) => reader.connections.some((c) => c.url === urls[0] && c.endedByServer)).length;
+    const figures = await checkDelivery(t.db.query, startId, readers, senders);
+    const resumed = readers.filter((reader) => reader.connections.some((c) => c.url === t.urls[0] && c.endedByServer)).length;
     assert.equal(figures.acknowledged, USERS * MESSAGES_PER_USER);
     assert.equal(figures.lost, 0);
     assert.equal(figures.duplicated, 0);

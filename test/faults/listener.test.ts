@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { test } from 'node:test';
 import { checkDelivery, createGroup, report, ResumingReader, Sender } from '../support/load.js';
 import { metricValue, scrapeMetrics } from '../support/metrics.js';
-import { LOAD_TEST_ENV, spawnServer, type ServerProcess } from '../support/process.js';
+import { useServers } from '../support/process.js';
 import { waitFor } from '../support/sse.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
@@ -11,32 +10,22 @@ import { TcpProxy } from '../support/tcp-proxy.js';
 // one connection. The periodic catch-up is off (10 min), so events reach B's streams only by
 // NOTIFY or by the catch-up after its LISTEN connection comes back.
 const CHECK_MS = 1000;
-let db: TestDatabase;
 let proxy: TcpProxy;
-let servers: ServerProcess[];
-let a: string;
-let b: string;
-
-before(async () => {
-  db = await createTestDatabase();
-  proxy = await TcpProxy.start(Number(new URL(db.url).port));
-  const proxied = new URL(db.url);
-  proxied.port = String(proxy.port);
-  const env = { ...LOAD_TEST_ENV, POSTLINE_LISTENER_CHECK_MS: String(CHECK_MS), POSTLINE_CATCH_UP_INTERVAL_MS: '600000' };
-  servers = [spawnServer({ ...env, DATABASE_URL: db.url }), spawnServer({ ...env, DATABASE_URL: proxied.toString() })];
-  [a, b] = (await Promise.all(servers.map((server) => server.listening))) as [string, string];
-});
-after(async () => {
-  for (const server of servers) if (server.child.exitCode === null) server.child.kill('SIGTERM');
-  const codes = await Promise.all(servers.map((server) => server.exited));
-  await proxy.close();
-  await db.drop();
-  assert.deepEqual(codes, [0, 0]);
+const t = useServers(2, {
+  env: async (db, index) => {
+    const settings = { POSTLINE_LISTENER_CHECK_MS: String(CHECK_MS), POSTLINE_CATCH_UP_INTERVAL_MS: '600000' };
+    if (index === 0) return settings;
+    proxy = await TcpProxy.start(Number(new URL(db.url).port));
+    const proxied = new URL(db.url);
+    proxied.port = String(proxy.port);
+    return { ...settings, DATABASE_URL: proxied.toString() };
+  },
+  cleanUp: () => proxy.close(),
 });
 
 /** B's LISTEN backend: its pid and the port of its connection towards Postgres (the proxy's side). */
 async function listenerOfB(): Promise<{ pid: number; clientPort: number }> {
-  const rows = await db.query<{ pid: number; client_port: number }>(
+  const rows = await t.db.query<{ pid: number; client_port: number }>(
     `SELECT pid, client_port FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'postline-listen'
       ORDER BY backend_start DESC`, // a stalled predecessor may linger: Postgres cannot tell it is dead
   );
@@ -48,19 +37,19 @@ async function listenerOfB(): Promise<{ pid: number; clientPort: number }> {
 
 /** Load through a fault on B's listener (readers on B, senders on A); reports the figures and recovery times. */
 async function underLoad(name: string, fault: () => Promise<void>): Promise<void> {
-  const { users, threadId, startId } = await createGroup(a, 3, db.query);
-  const readers = users.map((user) => new ResumingReader(user, [b], startId));
-  const senders = users.map((user) => new Sender(user, threadId, [a]));
+  const { users, threadId, startId } = await createGroup(t.urls[0]!, 3, t.db.query);
+  const readers = users.map((user) => new ResumingReader(user, [t.urls[1]!], startId));
+  const senders = users.map((user) => new Sender(user, threadId, [t.urls[0]!]));
   try {
     await waitFor(() => readers.every((reader) => reader.connections.length > 0), 10_000, 'streams open');
     await Promise.all(senders.map((sender, i) => sender.run(20, 1, `before-${i}`)));
-    const reconnectsBefore = metricValue(await scrapeMetrics(b), 'postline_listener_reconnects_total');
+    const reconnectsBefore = metricValue(await scrapeMetrics(t.urls[1]!), 'postline_listener_reconnects_total');
     const faultAt = Date.now();
     await fault();
     await Promise.all(senders.map((sender, i) => sender.run(20, 1, `during-${i}`)));
-    await waitFor(async () => metricValue(await scrapeMetrics(b), 'postline_listener_reconnects_total') > reconnectsBefore, 20_000, 'B reconnected');
+    await waitFor(async () => metricValue(await scrapeMetrics(t.urls[1]!), 'postline_listener_reconnects_total') > reconnectsBefore, 20_000, 'B reconnected');
     const recoveredMs = Date.now() - faultAt;
-    const figures = await checkDelivery(db.query, startId, readers, senders);
+    const figures = await checkDelivery(t.db.query, startId, readers, senders);
     const caughtUpMs = Date.now() - faultAt;
     assert.equal(figures.lost + figures.duplicated, 0);
     report(name, { ...figures, recoveredMs, caughtUpMs, checkIntervalMs: CHECK_MS });
@@ -74,7 +63,7 @@ async function underLoad(name: string, fault: () => Promise<void>): Promise<void
 test('the LISTEN connection killed with pg_terminate_backend: B reconnects and catches up', async () => {
   await underLoad('listener-terminated', async () => {
     const { pid } = await listenerOfB();
-    await db.query('SELECT pg_terminate_backend($1)', [pid]);
+    await t.db.query('SELECT pg_terminate_backend($1)', [pid]);
   });
 });
 
@@ -83,7 +72,7 @@ test('the LISTEN connection silently stalled (the proxy stops forwarding): B not
     const { clientPort } = await listenerOfB();
     assert.ok(proxy.stall(clientPort), 'stalled');
   });
-  const res = await fetch(`${b}/readyz`);
+  const res = await fetch(`${t.urls[1]!}/readyz`);
   assert.equal(res.status, 200, 'ready again');
 });
 
@@ -91,8 +80,8 @@ test('SIGTERM while the LISTEN connection is stalled still drains and exits 0 pr
   const { clientPort } = await listenerOfB();
   assert.ok(proxy.stall(clientPort), 'stalled');
   const start = Date.now();
-  servers[1]!.child.kill('SIGTERM');
-  assert.equal(await servers[1]!.exited, 0);
+  t.servers[1]!.child.kill('SIGTERM');
+  assert.equal(await t.servers[1]!.exited, 0);
   const drainMs = Date.now() - start;
   assert.ok(drainMs < 5000, `exited after ${drainMs} ms`);
 });

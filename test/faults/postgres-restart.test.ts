@@ -1,33 +1,25 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkDelivery, createGroup, report, ResumingReader, Sender } from '../support/load.js';
 import { OwnPostgres } from '../support/own-postgres.js';
-import { LOAD_TEST_ENV, spawnServer, type ServerProcess } from '../support/process.js';
+import { useServers } from '../support/process.js';
 import { openStream, waitFor } from '../support/sse.js';
 
 // Two server processes on a Postgres of this test's own, which is stopped and started again while
 // clients stream and send.
-let postgres: OwnPostgres;
-let servers: ServerProcess[];
-let urls: string[];
-
-before(async () => {
-  postgres = await OwnPostgres.start();
-  const env = { ...LOAD_TEST_ENV, DATABASE_URL: postgres.url, POSTLINE_LISTENER_CHECK_MS: '1000' };
-  servers = [spawnServer(env), spawnServer(env)];
-  urls = await Promise.all(servers.map((server) => server.listening));
-});
-after(async () => {
-  for (const server of servers) server.child.kill('SIGTERM');
-  const codes = await Promise.all(servers.map((server) => server.exited));
-  await postgres.destroy();
-  assert.deepEqual(codes, [0, 0], 'both drained and exited 0');
+let starting: Promise<OwnPostgres> | undefined;
+const ownPostgres = () => (starting ??= OwnPostgres.start());
+const t = useServers(2, {
+  env: async () => ({ DATABASE_URL: (await ownPostgres()).url, POSTLINE_LISTENER_CHECK_MS: '1000' }),
+  cleanUp: async () => (await ownPostgres()).destroy(),
 });
 
 const readiness = async (url: string) => (await fetch(`${url}/readyz`)).status;
 
 test('Postgres restarted under load: 503 problems during the outage, then everything committed is delivered and the service is ready again', async () => {
+  const urls = t.urls;
+  const postgres = await ownPostgres();
   const query = postgres.query.bind(postgres);
   const { users, threadId, startId } = await createGroup(urls[0]!, 4, query);
   const readers = users.map((user, i) => new ResumingReader(user, i % 2 ? [...urls].reverse() : [...urls], startId));

@@ -1,30 +1,15 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestUser } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { checkDelivery, createGroup, report, ResumingReader, Sender } from '../support/load.js';
-import { LOAD_TEST_ENV, spawnServer, type ServerProcess } from '../support/process.js';
+import { useServers } from '../support/process.js';
 import { waitFor } from '../support/sse.js';
 
 // Two server processes; A gets SIGTERM while clients stream, poll and send through it.
-let db: TestDatabase;
-let servers: ServerProcess[];
-let a: string;
-let b: string;
-
-before(async () => {
-  db = await createTestDatabase();
-  servers = [spawnServer({ ...LOAD_TEST_ENV, DATABASE_URL: db.url }), spawnServer({ ...LOAD_TEST_ENV, DATABASE_URL: db.url })];
-  [a, b] = (await Promise.all(servers.map((server) => server.listening))) as [string, string];
-});
-after(async () => {
-  if (servers[1]!.child.exitCode === null) servers[1]!.child.kill('SIGTERM');
-  await Promise.all(servers.map((server) => server.exited));
-  await db.drop();
-});
+const t = useServers(2);
 
 /**
  * A send whose request is on the wire but not complete: the head and half the body now, the rest
@@ -52,7 +37,8 @@ async function startSend(url: string, user: TestUser, threadId: string, body: st
 }
 
 test('SIGTERM under load: in-flight POSTs finish, streams end with a retry hint, waiting polls answer, exit 0 in time, nothing acknowledged lost', async () => {
-  const { users, threadId, startId } = await createGroup(a, 4, db.query);
+  const [a, b] = t.urls as [string, string];
+  const { users, threadId, startId } = await createGroup(a, 4, t.db.query);
   // Streams start on A and resume on B; senders go through both.
   const readers = users.map((user) => new ResumingReader(user, [a, b], startId));
   let stopSending = false;
@@ -69,7 +55,7 @@ test('SIGTERM under load: in-flight POSTs finish, streams end with a retry hint,
     await sleep(200); // the heads have been read: these requests are in progress
 
     const sigtermAt = Date.now();
-    servers[0]!.child.kill('SIGTERM');
+    t.servers[0]!.child.kill('SIGTERM');
     await sleep(100);
     const answers = await Promise.all(inFlight.map((send) => send.finish()));
     assert.deepEqual(answers.map((answer) => answer.status), [201, 201, 201, 201], 'in-flight sends were answered');
@@ -77,7 +63,7 @@ test('SIGTERM under load: in-flight POSTs finish, streams end with a retry hint,
     const pollMs = Date.now() - sigtermAt;
     assert.equal(poll.status, 200, 'the waiting poll was answered');
     assert.ok(pollMs < 2000, `poll answered after ${pollMs} ms`);
-    assert.equal(await servers[0]!.exited, 0, servers[0]!.output.filter((l) => !l.includes('"level":30')).slice(-5).join('\n'));
+    assert.equal(await t.servers[0]!.exited, 0, t.servers[0]!.output.filter((l) => !l.includes('"level":30')).slice(-5).join('\n'));
     const drainMs = Date.now() - sigtermAt;
     assert.ok(drainMs < 3000, `exited after ${drainMs} ms`);
 
@@ -85,7 +71,7 @@ test('SIGTERM under load: in-flight POSTs finish, streams end with a retry hint,
     stopSending = true;
     await sending;
     const inFlightIds = answers.map((answer) => (JSON.parse(answer.text.slice(answer.text.indexOf('\r\n\r\n') + 4)) as { message: { id: string } }).message.id);
-    const figures = await checkDelivery(db.query, startId, readers, senders);
+    const figures = await checkDelivery(t.db.query, startId, readers, senders);
     for (const reader of readers) {
       const delivered = new Set(reader.received.map((event) => (event.data as { id?: string }).id));
       for (const id of inFlightIds) assert.ok(delivered.has(id), `in-flight message ${id} delivered`);
