@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Which limit turned a request away (a 429). */
-export type LimitName = 'user' | 'sign-in' | 'streams' | 'polls';
+export type LimitName = 'user' | 'sign-in' | 'login-failures' | 'streams' | 'polls';
 /** The delivery path an event left by. */
 export type DeliveryPath = 'sse' | 'ndjson' | 'poll';
 /** Why a stream ended (`client`: the client left). */
@@ -63,7 +63,7 @@ export class Metrics {
 
   readonly rateLimited = new Counter({
     name: 'postline_rate_limited_total',
-    help: 'Requests answered 429, by limit (user, sign-in, streams, polls)',
+    help: 'Requests answered 429, by limit (user, sign-in, login-failures, streams, polls)',
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
@@ -82,7 +82,7 @@ export class Metrics {
     // Every series exists from the start, so dashboards and rate() see zeros rather than gaps.
     for (const kind of ['stream', 'poll']) this.subscribers.set({ kind }, 0);
     for (const path of ['sse', 'ndjson', 'poll'] satisfies DeliveryPath[]) this.eventsDelivered.inc({ path }, 0);
-    for (const limit of ['user', 'sign-in', 'streams', 'polls'] satisfies LimitName[]) this.rateLimited.inc({ limit }, 0);
+    for (const limit of ['user', 'sign-in', 'login-failures', 'streams', 'polls'] satisfies LimitName[]) this.rateLimited.inc({ limit }, 0);
   }
 
   /** The exposition text and its content type. */

@@ -42,6 +42,9 @@ class PostgresStore implements Store {
 
 const passThrough: RequestHandler = (_req, _res, next) => next();
 
+/** Whole seconds until `time`, at least 1 (for Retry-After). */
+const secondsUntil = (time: Date) => Math.max(1, Math.ceil((time.getTime() - Date.now()) / 1000));
+
 function limiter(
   pool: Pool,
   logger: Logger,
@@ -58,7 +61,7 @@ function limiter(
     ...(options.keyGenerator && { keyGenerator: options.keyGenerator }),
     handler: (req, _res, next) => {
       const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-      const retryAfter = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;
+      const retryAfter = resetTime ? secondsUntil(resetTime) : 60;
       next(new TooManyRequestsProblem(options.name, options.detail, retryAfter));
     },
   });
@@ -93,8 +96,7 @@ export class LoginFailureLimit {
     if (this.perMinute === 0) return;
     const { hits, resetAt } = await countHit(this.pool, this.key(username), 60_000);
     if (hits > this.perMinute) {
-      const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - Date.now()) / 1000));
-      throw new TooManyRequestsProblem('sign-in', 'Too many failed sign-ins for this account; retry later.', retryAfter);
+      throw new TooManyRequestsProblem('login-failures', 'Too many failed sign-ins for this account; retry later.', secondsUntil(resetAt));
     }
   }
 

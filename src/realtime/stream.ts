@@ -108,8 +108,7 @@ export abstract class Stream extends Subscription {
 
   /** Give up before the head was sent (the request then fails with an ordinary problem answer). */
   abandon(): void {
-    this.closed = true;
-    for (const hook of this.closedHooks.splice(0)) hook();
+    this.cleanUp(undefined);
   }
 
   protected send(event: Deliverable): void {
@@ -161,11 +160,12 @@ export abstract class Stream extends Subscription {
     this.cleanUp(reason);
   }
 
-  private cleanUp(reason: StreamEnd): void {
+  /** `reason` is undefined for a stream that never opened (it is not counted as ended). */
+  private cleanUp(reason: StreamEnd | undefined): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.lifetime);
-    this.metrics.streamsEnded.inc({ reason });
+    if (reason) this.metrics.streamsEnded.inc({ reason });
     for (const hook of this.closedHooks.splice(0)) hook();
   }
 }
