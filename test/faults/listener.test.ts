@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { checkDelivery, createGroup, report, ResumingReader, Sender } from '../support/load.js';
 import { metricValue, scrapeMetrics } from '../support/metrics.js';
 import { useServers } from '../support/process.js';
@@ -74,6 +75,22 @@ test('the LISTEN connection silently stalled (the proxy stops forwarding): B not
   });
   const res = await fetch(`${t.urls[1]!}/readyz`);
   assert.equal(res.status, 200, 'ready again');
+});
+
+test('readiness follows the LISTEN connection: 503 while it cannot come back, 200 once it has', async () => {
+  const readiness = async () => (await fetch(`${t.urls[1]}/readyz`)).status;
+  assert.equal(await readiness(), 200);
+  proxy.refuseNewConnections(true);
+  try {
+    const { pid } = await listenerOfB();
+    await t.db.query('SELECT pg_terminate_backend($1)', [pid]);
+    await waitFor(async () => (await readiness()) === 503, 10_000, 'not ready');
+    await sleep(1000);
+    assert.equal(await readiness(), 503, 'still not ready while it cannot reconnect');
+  } finally {
+    proxy.refuseNewConnections(false);
+  }
+  await waitFor(async () => (await readiness()) === 200, 15_000, 'ready again, without a restart');
 });
 
 test('SIGTERM while the LISTEN connection is stalled still drains and exits 0 promptly', async () => {

@@ -13,6 +13,7 @@ interface Link {
  */
 export class TcpProxy {
   private readonly links = new Set<Link>();
+  private refusing = false;
 
   private constructor(private readonly server: net.Server) {}
 
@@ -46,6 +47,11 @@ export class TcpProxy {
     return false;
   }
 
+  /** While on, new connections are closed at once (Postgres looks unreachable); existing ones carry on. */
+  refuseNewConnections(on: boolean): void {
+    this.refusing = on;
+  }
+
   /** The local ports of the proxy's connections to Postgres (pg_stat_activity.client_port). */
   upstreamPorts(): number[] {
     return [...this.links].map((link) => link.upstream.localPort ?? 0);
@@ -60,6 +66,10 @@ export class TcpProxy {
   }
 
   private forward(client: net.Socket, targetPort: number): void {
+    if (this.refusing) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect(targetPort, '127.0.0.1');
     const link = { client, upstream };
     this.links.add(link);
