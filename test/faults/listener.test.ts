@@ -90,7 +90,9 @@ test('readiness follows the LISTEN connection: 503 while it cannot come back, 20
   } finally {
     proxy.refuseNewConnections(false);
   }
+  const allowedAt = Date.now();
   await waitFor(async () => (await readiness()) === 200, 15_000, 'ready again, without a restart');
+  report('listener-readiness', { readyAgainMs: Date.now() - allowedAt });
 });
 
 test('SIGTERM while the LISTEN connection is stalled still drains and exits 0 promptly', async () => {
