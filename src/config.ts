@@ -23,6 +23,7 @@ const envSchema = z.object({
   POSTLINE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   POSTLINE_RATE_LIMIT_PER_MIN: wholeNumber(0, 1_000_000).default(600),
   POSTLINE_AUTH_RATE_LIMIT_PER_MIN: wholeNumber(0, 1_000_000).default(20),
+  POSTLINE_LOGIN_FAILURES_PER_MIN: wholeNumber(0, 1_000_000).default(10),
   POSTLINE_SCRYPT_COST: wholeNumber(10, 20).default(15),
   POSTLINE_TOKEN_TTL_HOURS: wholeNumber(1, 24 * 365).default(24 * 30),
   POSTLINE_CORS_ORIGINS: z
@@ -78,6 +79,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
     logLevel: env.POSTLINE_LOG_LEVEL,
     rateLimitPerMin: env.POSTLINE_RATE_LIMIT_PER_MIN,
     authRateLimitPerMin: env.POSTLINE_AUTH_RATE_LIMIT_PER_MIN,
+    loginFailuresPerMin: env.POSTLINE_LOGIN_FAILURES_PER_MIN,
     scryptCostLog2: env.POSTLINE_SCRYPT_COST,
     tokenTtlMs: env.POSTLINE_TOKEN_TTL_HOURS * 3600_000,
     corsOrigins: env.POSTLINE_CORS_ORIGINS,

@@ -1,3 +1,5 @@
+import type { LimitName } from './metrics.js';
+
 /** One field-level complaint of a 400 answer. */
 export interface FieldError {
   path: string;
@@ -72,11 +74,26 @@ export class UnsupportedMediaTypeProblem extends Problem {
   }
 }
 
+export class RequestTimeoutProblem extends Problem {
+  constructor() {
+    super(408, 'request-timeout', 'Request timeout', 'The request head did not arrive in time.');
+  }
+}
+
+export class HeadersTooLargeProblem extends Problem {
+  constructor() {
+    super(431, 'headers-too-large', 'Request header fields too large', 'The request line and headers are limited to 16 KiB.');
+  }
+}
+
 export class TooManyRequestsProblem extends Problem {
-  constructor(detail = 'Too many requests; retry later.', retryAfterSeconds?: number) {
-    super(429, 'rate-limited', 'Too many requests', detail, {
-      headers: retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) },
-    });
+  constructor(
+    /** Which limit was hit (for the rate-limited metric). */
+    readonly limit: LimitName,
+    detail: string,
+    retryAfterSeconds: number,
+  ) {
+    super(429, 'rate-limited', 'Too many requests', detail, { headers: { 'Retry-After': String(retryAfterSeconds) } });
   }
 }
 

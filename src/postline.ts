@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
 import { createApp } from './http/app.js';
+import { answerClientError } from './http/problem.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { Maintenance } from './maintenance.js';
 import { Realtime } from './realtime/realtime.js';
 import { SendQueue } from './store/messages.js';
@@ -15,6 +17,8 @@ export interface Instance {
   /** The instance's real-time side (its hub and feed are inspected by tests and metrics). */
   realtime: Realtime;
   maintenance: Maintenance;
+  /** This instance's Prometheus registry (GET /metrics). */
+  metrics: Metrics;
   /** Graceful stop: no new connections, in-flight requests finish, then the pool closes. */
   stop(): Promise<void>;
 }
@@ -26,18 +30,23 @@ export interface Instance {
 export async function startInstance(config: Config, logger: Logger, databaseUrl: string): Promise<Instance> {
   const pool = createPool(databaseUrl, config.dbPoolSize, logger);
   const sendQueue = new SendQueue(pool);
-  const realtime = new Realtime(config, pool, databaseUrl, logger);
+  // The metrics read the hub at scrape time, and the real-time side reports to the metrics.
+  const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes() });
+  const realtime = new Realtime(config, pool, databaseUrl, metrics, logger);
   await realtime.start();
   const maintenance = new Maintenance(pool, config.retentionMs, logger, () => realtime.feed.refreshBounds());
   maintenance.start();
+  /** Set by stop(): the instance is draining and must get no new work. */
+  let draining = false;
   const app = createApp({
     config,
     pool,
     logger,
     sendQueue,
     realtime,
+    metrics,
     isReady: async () => {
-      if (!realtime.listening) return false;
+      if (draining || !realtime.listening) return false;
       try {
         await pool.query('SELECT 1');
         return true;
@@ -46,9 +55,15 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
       }
     },
   });
-  const server = http.createServer(app);
+  const server = http.createServer((req, res) => {
+    // While draining, every answer closes its connection: keep-alive clients move to another
+    // instance, and the server is not kept open by connections that never go idle.
+    if (draining) res.setHeader('Connection', 'close');
+    app(req, res);
+  });
   // Longer than common load balancer idle timeouts, so the balancer closes idle connections first.
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -66,13 +81,19 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     server,
     realtime,
     maintenance,
+    metrics,
     async stop() {
+      draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections go idle whenever their last answer finishes (streams ending, polls
+      // answering, in-flight requests completing); close each as soon as it does.
+      const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
       // Streams end (clients resume elsewhere with their last id) and waiting polls answer now.
       await realtime.stop();
       await maintenance.stop();
       await closed;
+      clearInterval(closeIdle);
       await sendQueue.drain();
       await pool.end();
     },

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
 import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { chatState, createTestDatabase, type TestDatabase } from './support/database.js';
+import { openStream } from './support/sse.js';
 import { startTestInstance, type TestInstance } from './support/instance.js';
 
 let db: TestDatabase;
@@ -27,20 +30,28 @@ after(async () => {
   await db.drop();
 });
 
-/** Everything a bad request could have changed. */
-async function snapshot(): Promise<unknown> {
-  return db.query(`SELECT
-    (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM sessions) AS sessions,
-    (SELECT count(*) FROM threads) AS threads, (SELECT count(*) FROM thread_members) AS members,
-    (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM events) AS events,
-    (SELECT sum(read_seq) FROM thread_members) AS read_markers,
-    (SELECT max(updated_at) FROM threads) AS activity`);
-}
+const snapshot = () => chatState(db);
 
-/** A request that must be refused; `body` may be a function when it needs ids made in before(). */
-type BadRequest = { name: string; method: 'get' | 'post' | 'delete'; path: () => string; auth?: boolean; type?: string; body?: unknown; status: number };
+/**
+ * A request that must be refused; `body` may be a function when it needs ids made in before().
+ * `raw` requests go over a plain socket as written (what an HTTP client library refuses to send).
+ */
+type BadRequest = {
+  name: string;
+  method: string;
+  path: () => string;
+  auth?: boolean;
+  type?: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  raw?: () => Buffer | string;
+  status: number;
+};
 
 const huge = 'x'.repeat(5000);
+/** A value with each kind of control character, for every field, query parameter and path id. */
+const CONTROLS = { NUL: '\u0000', BEL: '\u0007', ESC: '\u001b', DEL: '\u007f', NEL: '\u0085', CRLF: '\r\nSet-Cookie: evil=1' };
+const MB = 1024 * 1024;
 const cases: BadRequest[] = [
   // Bodies that are not what they claim, or not allowed at all.
   { name: 'malformed JSON', method: 'post', path: () => `/v1/threads/${threadId}/messages`, type: 'application/json', body: '{"body": "hi"', status: 400 },
@@ -112,17 +123,179 @@ const cases: BadRequest[] = [
   { name: 'unknown route', method: 'get', path: () => '/v1/nope', status: 404 },
   { name: 'unknown route outside the API', method: 'get', path: () => '/nope', auth: false, status: 404 },
   { name: 'no token', method: 'get', path: () => '/v1/threads', auth: false, status: 401 },
+  ...hostileCases(),
 ];
+
+
+/** Raw HTTP/1.1 request text (Connection: close) as alice, or anonymously. */
+function rawRequest(method: string, path: string, options: { auth?: boolean; headers?: string[]; body?: Buffer | string; length?: boolean } = {}): Buffer {
+  const body = typeof options.body === 'string' ? Buffer.from(options.body) : options.body;
+  const head = [`${method} ${path} HTTP/1.1`, 'Host: localhost', 'Connection: close', ...(options.headers ?? [])];
+  if (options.auth !== false) head.push(`Authorization: Bearer ${alice.token}`);
+  if (body && options.length !== false) head.push(`Content-Length: ${body.length}`);
+  return Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`), body ?? Buffer.alloc(0)]);
+}
+
+/** JSON text whose string value holds the given raw bytes (not valid UTF-8). */
+const jsonWithBytes = (field: string, bytes: number[]) =>
+  Buffer.concat([Buffer.from(`{"${field}":"a`), Buffer.from(bytes), Buffer.from('b"}')]);
+
+function hostileCases(): BadRequest[] {
+  const cases: BadRequest[] = [];
+  const messages = () => `/v1/threads/${threadId}/messages`;
+  for (const [label, c] of Object.entries(CONTROLS)) {
+    const v = `a${c}b`;
+    const q = encodeURIComponent(v);
+    cases.push(
+      // Bodies (JSON), every field.
+      { name: `${label} in clientId`, method: 'post', path: messages, body: { body: 'hi', clientId: v }, status: 400 },
+      { name: `${label} in title`, method: 'post', path: () => '/v1/threads', body: { members: [], title: v }, status: 400 },
+      { name: `${label} in a member id`, method: 'post', path: () => '/v1/threads', body: { members: [v] }, status: 400 },
+      { name: `${label} in userId`, method: 'post', path: () => `/v1/threads/${threadId}/members`, body: { userId: v }, status: 400 },
+      { name: `${label} in upTo`, method: 'post', path: () => `/v1/threads/${threadId}/seen`, body: { upTo: v }, status: 400 },
+      { name: `${label} in typing`, method: 'post', path: () => `/v1/threads/${threadId}/typing`, body: { typing: v }, status: 400 },
+      { name: `${label} in username (register)`, method: 'post', path: () => '/v1/users', auth: false, body: { username: v, password: 'password1' }, status: 400 },
+      { name: `${label} in displayName`, method: 'post', path: () => '/v1/users', auth: false, body: { username: 'ctrlname', password: 'password1', displayName: v }, status: 400 },
+      { name: `${label} in username (login)`, method: 'post', path: () => '/v1/sessions', auth: false, body: { username: v, password: 'password1' }, status: 400 },
+      { name: `${label} in password (login)`, method: 'post', path: () => '/v1/sessions', auth: false, body: () => ({ username: alice.username, password: v }), status: 401 },
+      { name: `${label} in access_token (body)`, method: 'post', path: messages, auth: false, body: { body: 'hi', access_token: v }, status: 401 },
+      // The same in a form body.
+      { name: `${label} in clientId (form)`, method: 'post', path: messages, type: 'application/x-www-form-urlencoded', body: `body=hi&clientId=${q}`, status: 400 },
+      // Query parameters and path ids.
+      { name: `${label} in ?limit`, method: 'get', path: () => `/v1/threads?limit=${q}`, status: 400 },
+      { name: `${label} in ?before (threads)`, method: 'get', path: () => `/v1/threads?before=${q}`, status: 400 },
+      { name: `${label} in ?before (messages)`, method: 'get', path: () => `${messages()}?before=${q}`, status: 400 },
+      { name: `${label} in ?after`, method: 'get', path: () => `${messages()}?after=${q}`, status: 400 },
+      { name: `${label} in ?username`, method: 'get', path: () => `/v1/users?username=${q}`, status: 400 },
+      { name: `${label} in ?userIds`, method: 'get', path: () => `/v1/presence?userIds=1,${q}`, status: 400 },
+      { name: `${label} in ?cursor`, method: 'get', path: () => `/v1/poll?cursor=${q}`, status: 400 },
+      { name: `${label} in ?timeout`, method: 'get', path: () => `/v1/poll?cursor=0&timeout=${q}`, status: 400 },
+      { name: `${label} in ?since`, method: 'get', path: () => `/v1/events?since=${q}`, status: 400 },
+      { name: `${label} in ?last_event_id`, method: 'get', path: () => `/v1/events?last_event_id=${q}`, status: 400 },
+      { name: `${label} in ?lastEventId`, method: 'get', path: () => `/v1/events?lastEventId=${q}`, status: 400 },
+      { name: `${label} in ?format`, method: 'get', path: () => `/v1/events?format=${q}`, status: 400 },
+      { name: `${label} in ?access_token`, method: 'get', path: () => `/v1/poll?access_token=${q}`, auth: false, status: 401 },
+      { name: `${label} in a thread id`, method: 'get', path: () => `/v1/threads/${q}`, status: 400 },
+      { name: `${label} in a member id (path)`, method: 'delete', path: () => `/v1/threads/${threadId}/members/${q}`, status: 400 },
+    );
+  }
+  // Headers with control characters or line breaks: only a raw socket sends them.
+  for (const [label, c] of Object.entries(CONTROLS)) {
+    if (label === 'CRLF') continue; // a CRLF in a raw head just starts another header line
+    cases.push(
+      { name: `${label} in Idempotency-Key`, method: 'POST', path: messages, status: 400, raw: () => rawRequest('POST', messages(), { headers: [`Idempotency-Key: a${c}b`, 'Content-Type: application/json'], body: '{"body":"hi"}' }) },
+      { name: `${label} in Last-Event-ID`, method: 'GET', path: () => '/v1/events', status: 400, raw: () => rawRequest('GET', '/v1/events', { headers: [`Last-Event-ID: 1${c}2`] }) },
+      // HTTP allows bytes above 0x7f in header values (NEL arrives as such): then it is just a wrong token.
+      { name: `${label} in the bearer token`, method: 'GET', path: () => '/v1/me', auth: false, status: label === 'NEL' ? 401 : 400, raw: () => rawRequest('GET', '/v1/me', { auth: false, headers: [`Authorization: Bearer ab${c}cd`] }) },
+    );
+  }
+  cases.push(
+    { name: 'Idempotency-Key with an injected header', method: 'post', path: messages, headers: { 'Idempotency-Key': 'key: value' }, body: { body: 'hi' }, status: 400 },
+    { name: 'Last-Event-ID not a number', method: 'get', path: () => '/v1/events', headers: { 'Last-Event-ID': '1; DROP TABLE events' }, status: 400 },
+    { name: 'Last-Event-ID negative', method: 'get', path: () => '/v1/events', headers: { 'Last-Event-ID': '-1' }, status: 400 },
+    { name: 'Last-Event-ID past safe integers', method: 'get', path: () => '/v1/events', headers: { 'Last-Event-ID': '99999999999999999' }, status: 400 },
+    { name: 'bearer token of the wrong shape', method: 'get', path: () => '/v1/me', auth: false, headers: { Authorization: `Bearer ${'a'.repeat(5000)}` }, status: 401 },
+    // Numbers: huge, negative, NaN, fractional, other notations; never clamped.
+    ...['-1', 'NaN', 'Infinity', '1e3', '0x10', '1.5', '+5', ' 5', '201', '99999999999999999999'].map(
+      (value): BadRequest => ({ name: `?limit=${value}`, method: 'get', path: () => `${messages()}?limit=${encodeURIComponent(value)}`, status: 400 }),
+    ),
+    ...['-1', 'NaN', '56', '1e1', '5.5', ''].map(
+      (value): BadRequest => ({ name: `?timeout=${value}`, method: 'get', path: () => `/v1/poll?cursor=0&timeout=${encodeURIComponent(value)}`, status: 400 }),
+    ),
+    ...['-1', 'NaN', '1e3', '01', '99999999999999999'].map(
+      (value): BadRequest => ({ name: `?cursor=${value}`, method: 'get', path: () => `/v1/poll?cursor=${encodeURIComponent(value)}`, status: 400 }),
+    ),
+    { name: 'upTo a huge JSON number', method: 'post', path: () => `/v1/threads/${threadId}/seen`, type: 'application/json', body: '{"upTo":1e400}', status: 400 },
+    { name: 'member id a huge JSON number', method: 'post', path: () => '/v1/threads', type: 'application/json', body: '{"members":[123456789012345678901234567890]}', status: 400 },
+    { name: 'member id negative', method: 'post', path: () => '/v1/threads', body: { members: [-5] }, status: 400 },
+    { name: 'typing a number', method: 'post', path: () => `/v1/threads/${threadId}/typing`, body: { typing: 1 }, status: 400 },
+    { name: 'body of 60 000 characters', method: 'post', path: messages, body: { body: 'x'.repeat(60_000) }, status: 400 },
+    { name: 'login username of 60 000 characters', method: 'post', path: () => '/v1/sessions', auth: false, body: { username: 'x'.repeat(60_000), password: 'password1' }, status: 400 },
+    { name: 'too many members', method: 'post', path: () => '/v1/threads', body: { members: Array.from({ length: 1001 }, (_, i) => String(i + 1)) }, status: 400 },
+    // Malformed and deeply nested JSON; structures where strings belong; prototype tricks.
+    { name: 'deeply nested arrays', method: 'post', path: messages, type: 'application/json', body: `{"body":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, status: 400 },
+    { name: 'deeply nested objects', method: 'post', path: messages, type: 'application/json', body: `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`, status: 400 },
+    { name: 'truncated JSON', method: 'post', path: messages, type: 'application/json', body: '{"body":"hi', status: 400 },
+    { name: 'JSON with a trailing comma', method: 'post', path: messages, type: 'application/json', body: '{"body":"hi",}', status: 400 },
+    { name: 'JSON null body', method: 'post', path: messages, type: 'application/json', body: 'null', status: 400 },
+    { name: 'JSON number body', method: 'post', path: messages, type: 'application/json', body: '42', status: 400 },
+    { name: 'text/plain holding a JSON array', method: 'post', path: messages, type: 'text/plain', body: '[1,2]', status: 400 },
+    { name: '__proto__ in the body', method: 'post', path: () => `/v1/threads/${foreignThreadId}/messages`, type: 'application/json', body: '{"__proto__":{"isMember":true},"body":"hi"}', status: 404 },
+    { name: 'constructor.prototype in the body', method: 'post', path: () => '/v1/threads', body: { constructor: { prototype: { members: ['1'] } } }, status: 400 },
+    { name: 'nested form keys', method: 'post', path: messages, type: 'application/x-www-form-urlencoded', body: 'body[a][b]=1', status: 400 },
+    { name: 'form with too many fields', method: 'post', path: messages, type: 'application/x-www-form-urlencoded', body: Array.from({ length: 300 }, (_, i) => `f${i}=1`).join('&'), status: 400 },
+    // Invalid UTF-8 in every kind of body.
+    { name: 'invalid UTF-8 in JSON', method: 'POST', path: messages, status: 400, raw: () => rawRequest('POST', messages(), { headers: ['Content-Type: application/json'], body: jsonWithBytes('body', [0xff, 0xfe]) }) },
+    { name: 'overlong UTF-8 in JSON', method: 'POST', path: messages, status: 400, raw: () => rawRequest('POST', messages(), { headers: ['Content-Type: application/json'], body: jsonWithBytes('body', [0xc0, 0xaf]) }) },
+    { name: 'UTF-8 surrogate bytes in JSON', method: 'POST', path: messages, status: 400, raw: () => rawRequest('POST', messages(), { headers: ['Content-Type: application/json'], body: jsonWithBytes('body', [0xed, 0xa0, 0x80]) }) },
+    { name: 'invalid UTF-8 in text/plain', method: 'POST', path: messages, status: 400, raw: () => rawRequest('POST', messages(), { headers: ['Content-Type: text/plain'], body: jsonWithBytes('body', [0xff]) }) },
+    { name: 'invalid UTF-8 in a form', method: 'POST', path: messages, status: 400, raw: () => rawRequest('POST', messages(), { headers: ['Content-Type: application/x-www-form-urlencoded'], body: Buffer.concat([Buffer.from('body=a'), Buffer.from([0xff]), Buffer.from('b')]) }) },
+    { name: 'invalid UTF-8 in the login', method: 'POST', path: () => '/v1/sessions', status: 400, raw: () => rawRequest('POST', '/v1/sessions', { auth: false, headers: ['Content-Type: application/json'], body: Buffer.concat([Buffer.from('{"password":"password1","username":"a'), Buffer.from([0xff]), Buffer.from('"}')]) }) },
+    { name: 'percent-encoded invalid UTF-8 in a path id', method: 'get', path: () => '/v1/threads/%FF', status: 400 },
+    { name: 'broken percent-encoding in a path id', method: 'get', path: () => '/v1/threads/%E0%A4%A', status: 400 },
+    // Header injection through ids: nothing the client sends becomes a header of ours.
+    { name: 'CRLF in a thread id', method: 'get', path: () => '/v1/threads/1%0d%0aSet-Cookie:%20evil=1', status: 400 },
+    { name: 'CRLF in ?since', method: 'get', path: () => '/v1/events?since=1%0d%0aevil:%201', status: 400 },
+    // Methods nobody serves, and bodies of the wrong type.
+    { name: 'PUT a thread', method: 'put', path: () => `/v1/threads/${threadId}`, body: { title: 'x' }, status: 404 },
+    { name: 'PATCH a thread', method: 'patch', path: () => `/v1/threads/${threadId}`, body: { title: 'x' }, status: 404 },
+    { name: 'DELETE /v1/me', method: 'delete', path: () => '/v1/me', status: 404 },
+    { name: 'POST /v1/events', method: 'post', path: () => '/v1/events', body: {}, status: 404 },
+    { name: 'PROPFIND', method: 'PROPFIND', path: () => '/v1/threads', status: 404, raw: () => rawRequest('PROPFIND', '/v1/threads') },
+    { name: 'a method HTTP does not know', method: 'FROB', path: () => '/v1/threads', status: 400, raw: () => rawRequest('FROB', '/v1/threads') },
+    { name: 'a request line that is not HTTP', method: 'GET', path: () => '/', status: 400, raw: () => 'GET /v1/threads HTTP/9.9\r\n\r\n' },
+    { name: 'a body without a content type', method: 'POST', path: messages, status: 415, raw: () => rawRequest('POST', messages(), { body: '{"body":"hi"}' }) },
+    { name: 'UTF-16 JSON', method: 'post', path: messages, type: 'application/json; charset=utf-16', body: '{"body":"hi"}', status: 415 },
+    { name: 'JSON sent as octet-stream', method: 'post', path: messages, type: 'application/octet-stream', body: '{"body":"hi"}', status: 415 },
+    // 1 MB: bodies of each type, a chunked body without a length, a header, a URL.
+    { name: '1 MB JSON body', method: 'post', path: messages, type: 'application/json', body: JSON.stringify({ body: 'x'.repeat(MB) }), status: 413 },
+    { name: '1 MB form body', method: 'post', path: messages, type: 'application/x-www-form-urlencoded', body: `body=${'x'.repeat(MB)}`, status: 413 },
+    { name: '1 MB text/plain body', method: 'post', path: messages, type: 'text/plain', body: 'x'.repeat(MB), status: 413 },
+    { name: '1 MB register body', method: 'post', path: () => '/v1/users', auth: false, type: 'application/json', body: JSON.stringify({ username: 'bigbody', password: 'x'.repeat(MB) }), status: 413 },
+    { name: '1 MB chunked body', method: 'POST', path: messages, status: 413, raw: () => rawRequest('POST', messages(), { headers: ['Content-Type: application/json', 'Transfer-Encoding: chunked'], length: false, body: `${(MB).toString(16)}\r\n${'x'.repeat(MB)}\r\n0\r\n\r\n` }) },
+    { name: 'both Content-Length and chunked (smuggling)', method: 'POST', path: messages, status: 400, raw: () => rawRequest('POST', messages(), { headers: ['Content-Type: application/json', 'Transfer-Encoding: chunked'], body: '5\r\n{"a":\r\n0\r\n\r\n' }) },
+    { name: '1 MB header', method: 'GET', path: () => '/v1/me', status: 431, raw: () => rawRequest('GET', '/v1/me', { headers: [`X-Big: ${'x'.repeat(MB)}`] }) },
+    { name: '1 MB URL', method: 'GET', path: () => '/v1/threads', status: 431, raw: () => rawRequest('GET', `/v1/threads?x=${'x'.repeat(MB)}`) },
+  );
+  return cases;
+}
+
+/** Send a raw request and parse the answer's status, headers and body. */
+async function sendRaw(payload: Buffer | string): Promise<{ status: number; headers: Record<string, string>; text: string }> {
+  const { port } = new URL(app.url);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  await once(socket, 'connect');
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => {}); // the server may close before reading all of a huge request
+  socket.write(payload);
+  await once(socket, 'close');
+  const answer = Buffer.concat(chunks).toString('utf8');
+  const [head = '', ...rest] = answer.split('\r\n\r\n');
+  const [statusLine = '', ...headerLines] = head.split('\r\n');
+  const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, text: rest.join('\r\n\r\n') };
+}
+
+/** Send a corpus case the way its shape says: supertest for ordinary requests, a raw socket otherwise. */
+async function sendCase(bad: BadRequest): Promise<{ status: number; headers: Record<string, string>; text: string }> {
+  if (bad.raw) return sendRaw(bad.raw());
+  const body = typeof bad.body === 'function' ? bad.body() : bad.body;
+  let req = request(app.url)[bad.method as 'get' | 'post' | 'put' | 'patch' | 'delete'](bad.path());
+  if (bad.auth !== false) req = req.set(bearer(alice));
+  if (bad.type) req = req.set('Content-Type', bad.type);
+  for (const [name, value] of Object.entries(bad.headers ?? {})) req = req.set(name, value);
+  const res = body === undefined ? await req : await req.send(body as string | object);
+  return { status: res.status, headers: res.headers as Record<string, string>, text: res.text };
+}
 
 test('every bad request gets a 4xx problem+json answer and changes nothing', async () => {
   const before = await snapshot();
+  let serverErrors = 0;
   for (const bad of cases) {
-    const body = typeof bad.body === 'function' ? bad.body() : bad.body;
-    let req = request(app.url)[bad.method](bad.path());
-    if (bad.auth !== false) req = req.set(bearer(alice));
-    if (bad.type) req = req.set('Content-Type', bad.type);
-    const res = body === undefined ? await req : await req.send(body as string | object);
-    assert.equal(res.status, bad.status, `${bad.name}: ${res.status} ${res.text}`);
+    const res = await sendCase(bad);
+    if (res.status >= 500) serverErrors++;
+    assert.equal(res.status, bad.status, `${bad.name}: ${res.status} ${res.text.slice(0, 500)}`);
     assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/, bad.name);
     const problem = JSON.parse(res.text);
     assert.equal(problem.status, bad.status, bad.name);
@@ -133,8 +306,33 @@ test('every bad request gets a 4xx problem+json answer and changes nothing', asy
     if (bad.status === 400 && problem.errors) {
       for (const error of problem.errors) assert.deepEqual(Object.keys(error).sort(), ['message', 'path'], bad.name);
     }
+    assert.ok(!JSON.stringify(res.headers).includes('evil'), `${bad.name}: an injected header came back`);
   }
   assert.deepEqual(await snapshot(), before);
+  assert.equal(serverErrors, 0);
+  console.log(`# figures bad-input: ${JSON.stringify({ tried: cases.length, serverErrors })}`);
+});
+
+test('line breaks and fake SSE fields in a message reach every stream as one event with the text intact', async () => {
+  const body = 'line one\r\nevent: reset\r\ndata: {"evil":true}\n\nid: 999999\rretry: 1\u2028\u2029end';
+  const sse = await openStream(app.url, bob.token);
+  const ndjson = await openStream(app.url, bob.token, { query: { format: 'ndjson' } });
+  try {
+    const sent = await sendMessage(app.url, alice, threadId, body);
+    const frame = await sse.nextEvent();
+    assert.equal(frame.event, 'message.created');
+    assert.equal(frame.id, (JSON.parse(frame.data!) as { id: string }).id);
+    assert.equal((JSON.parse(frame.data!) as { data: { body: string } }).data.body, sent.body);
+    assert.equal(sent.body, body.trim());
+    const line = await ndjson.nextLine();
+    assert.equal((line.data as { body: string }).body, sent.body);
+    // Nothing else arrived: no second event, no id or retry from the text.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(sse.pendingFrames().filter((f) => f.data !== undefined || f.id !== undefined || f.retry !== undefined), []);
+  } finally {
+    sse.close();
+    ndjson.close();
+  }
 });
 
 test('validation answers name each bad field', async () => {

@@ -35,8 +35,8 @@ export function createApp(ctx: AppContext): Express {
   app.use(
     pinoHttp({
       logger: ctx.logger,
-      // Probes hit these every few seconds; their answers say all there is to say.
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+      // Probes and scrapers hit these every few seconds; their answers say all there is to say.
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
@@ -76,6 +76,6 @@ export function createApp(ctx: AppContext): Express {
   app.use('/v1', v1);
 
   app.use(notFoundHandler);
-  app.use(errorHandler(ctx.logger));
+  app.use(errorHandler(ctx.logger, ctx.metrics, ctx.config.sseRetryMs));
   return app;
 }

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { Realtime } from '../realtime/realtime.js';
 import type { SendQueue } from '../store/messages.js';
 
@@ -11,6 +12,7 @@ export interface AppContext {
   logger: Logger;
   sendQueue: SendQueue;
   realtime: Realtime;
+  metrics: Metrics;
   /** True when Postgres answers and the LISTEN connection is up. */
   isReady: () => Promise<boolean>;
 }

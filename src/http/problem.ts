@@ -1,33 +1,61 @@
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import {
   BadRequestProblem,
+  HeadersTooLargeProblem,
   NotFoundProblem,
   PayloadTooLargeProblem,
   Problem,
+  RequestTimeoutProblem,
   ServiceUnavailableProblem,
+  TooManyRequestsProblem,
   UnsupportedMediaTypeProblem,
 } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { BODY_LIMIT_BYTES } from './body.js';
 
 /** Problem types are URNs: stable names, documented in docs/api.md, not links. */
 const PROBLEM_BASE = 'urn:postline:problem:';
 
+/** The RFC 9457 JSON text of a problem. */
+function problemJson(problem: Problem): string {
+  return JSON.stringify({
+    type: PROBLEM_BASE + problem.slug,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    ...(problem.extra.errors && { errors: problem.extra.errors }),
+  });
+}
+
 /** Write an RFC 9457 problem answer. */
 export function sendProblem(res: Response, problem: Problem): void {
   for (const [name, value] of Object.entries(problem.extra.headers ?? {})) res.setHeader(name, value);
-  res
-    .status(problem.status)
-    .type('application/problem+json')
-    .send(
-      JSON.stringify({
-        type: PROBLEM_BASE + problem.slug,
-        title: problem.title,
-        status: problem.status,
-        detail: problem.detail,
-        ...(problem.extra.errors && { errors: problem.extra.errors }),
-      }),
-    );
+  res.status(problem.status).type('application/problem+json').send(problemJson(problem));
+}
+
+/**
+ * The server's 'clientError' handler: requests Node's HTTP parser refuses before Express sees
+ * them (malformed heads, control characters in headers, heads over 16 KiB, unknown methods,
+ * heads that never finish) still get a problem+json answer, then the connection closes.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const problem =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new HeadersTooLargeProblem()
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new RequestTimeoutProblem()
+        : new BadRequestProblem('The request is not well-formed HTTP/1.1.');
+  const body = problemJson(problem);
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Postgres SQLSTATEs and socket errors that mean "the database is not there right now". */
@@ -50,6 +78,8 @@ function toProblem(error: unknown): Problem | undefined {
   switch (failure.type) {
     case 'entity.parse.failed':
       return new BadRequestProblem('The body is not well-formed JSON.');
+    case 'entity.verify.failed':
+      return new BadRequestProblem('The body is not valid UTF-8.');
     case 'entity.too.large':
       return new PayloadTooLargeProblem(BODY_LIMIT_BYTES);
     case 'encoding.unsupported':
@@ -61,6 +91,9 @@ function toProblem(error: unknown): Problem | undefined {
       return new BadRequestProblem('The body could not be read.');
   }
   if (isDatabaseUnavailable(failure)) return new ServiceUnavailableProblem('The database is unavailable; retry shortly.');
+  // 22021: text Postgres cannot store (a NUL character). Validation refuses it first; should a
+  // field slip through, it is still the request's fault, not ours.
+  if (failure.code === '22021') return new BadRequestProblem('The request contains characters that cannot be stored.');
   if (typeof failure.status === 'number' && failure.status >= 400 && failure.status < 500) {
     return new BadRequestProblem('The request could not be processed.');
   }
@@ -71,15 +104,35 @@ export const notFoundHandler: RequestHandler = () => {
   throw new NotFoundProblem('No such route.');
 };
 
-/** The one error handler: every failure leaves as problem+json, never a stack trace or an HTML page. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/**
+ * EventSource gives up for good on any error status; it reconnects (with its Last-Event-ID) only
+ * after a 200 event stream ends. So a client that asks for an event stream is told "not now" as
+ * an empty stream carrying `retry:`.
+ */
+function sendRetryLater(res: Response, retryMs: number): void {
+  res
+    .status(200)
+    .set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform' })
+    .end(`retry: ${retryMs}\n\n`);
+}
+
+/**
+ * The one error handler: every failure leaves as problem+json, never a stack trace or an HTML
+ * page; except that an event-stream client meeting a 5xx gets `retry:` and a close (`sseRetryMs`).
+ */
+export function errorHandler(logger: Logger, metrics: Metrics, sseRetryMs: number): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const problem = toProblem(error);
+    if (problem instanceof TooManyRequestsProblem) metrics.rateLimited.inc({ limit: problem.limit });
     if (!problem || problem.status >= 500) {
       logger.error({ err: error, method: req.method, path: req.path }, problem ? 'request failed: database unavailable' : 'request failed');
     }
     if (res.headersSent) {
       res.destroy();
+      return;
+    }
+    if ((!problem || problem.status >= 500) && req.get('Accept')?.includes('text/event-stream')) {
+      sendRetryLater(res, sseRetryMs);
       return;
     }
     sendProblem(res, problem ?? new Problem(500, 'internal', 'Internal error', 'Something went wrong on our side.'));

@@ -73,7 +73,11 @@ export const registerBody = z.object({
 });
 
 export const loginBody = z.object({
-  username: z.string({ error: must('must be a string') }).max(64, 'is too long'),
+  // Not the username rules (an old account may predate them), but nothing Postgres cannot store.
+  username: z
+    .string({ error: must('must be a string') })
+    .max(64, 'is too long')
+    .refine((value) => !CONTROL.test(value), 'must not contain control characters'),
   password: z.string({ error: must('must be a string') }).max(1024, 'is too long'),
 });
 

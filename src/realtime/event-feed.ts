@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { eventLogBounds, readEventsAfter, readVisibleEventsAfter } from '../store/events.js';
 import { Deliverable } from './deliverable.js';
 import type { Hub } from './hub.js';
@@ -25,11 +26,14 @@ export class EventFeed {
   private prunedThrough = 0;
   private running: Promise<void> | undefined;
   private again = false;
+  /** Notified ids not delivered yet, with when their NOTIFY arrived (for the lag metric). */
+  private readonly notified = new Map<number, number>();
 
   /** @param recentCapacity - Events kept in memory for resuming clients. Defaults to 10 000. */
   constructor(
     readonly pool: Pool,
     private readonly hub: Hub,
+    private readonly metrics: Metrics,
     private readonly logger: Logger,
     private readonly recentCapacity = 10_000,
   ) {}
@@ -96,6 +100,7 @@ export class EventFeed {
    */
   catchUp(latestId?: number): Promise<void> {
     if (latestId !== undefined && latestId <= this.cursor) return this.running ?? Promise.resolve();
+    if (latestId !== undefined && !this.notified.has(latestId)) this.notified.set(latestId, performance.now());
     if (this.running) {
       this.again = true;
       return this.running;
@@ -119,11 +124,21 @@ export class EventFeed {
             this.remember(event);
             this.hub.dispatch(event);
           }
+          this.observeLag();
         } while (rows.length === BATCH);
       } while (this.again);
     } catch (error) {
       // The next notification or tick retries from the same cursor; nothing is lost.
       this.logger.warn({ err: error }, 'reading new events failed');
+    }
+  }
+
+  private observeLag(): void {
+    const now = performance.now();
+    for (const [id, arrivedAt] of this.notified) {
+      if (id > this.cursor) continue;
+      this.metrics.notifyLag.observe((now - arrivedAt) / 1000);
+      this.notified.delete(id);
     }
   }
 }

@@ -1,3 +1,4 @@
+import type { Metrics } from '../metrics.js';
 import type { Deliverable } from './deliverable.js';
 import type { EndReason, Subscriber, SubscriberKind } from './subscriber.js';
 
@@ -5,16 +6,20 @@ import type { EndReason, Subscriber, SubscriberKind } from './subscriber.js';
 export class Hub {
   private readonly byUser = new Map<string, Set<Subscriber>>();
 
+  constructor(private readonly metrics: Metrics) {}
+
   add(subscriber: Subscriber): void {
     let set = this.byUser.get(subscriber.userId);
     if (!set) this.byUser.set(subscriber.userId, (set = new Set()));
     set.add(subscriber);
+    this.metrics.subscribers.inc({ kind: subscriber.kind });
   }
 
   remove(subscriber: Subscriber): void {
     const set = this.byUser.get(subscriber.userId);
     if (!set?.delete(subscriber)) return;
     if (set.size === 0) this.byUser.delete(subscriber.userId);
+    this.metrics.subscribers.dec({ kind: subscriber.kind });
   }
 
   /** How many subscribers of one kind a user has here (for the per-user caps). */
@@ -47,6 +52,13 @@ export class Hub {
 
   sessionIds(): string[] {
     return [...new Set(this.subscribers().map((subscriber) => subscriber.sessionId))];
+  }
+
+  /** Output written to this instance's streams that their sockets have not taken yet. */
+  unsentBytes(): number {
+    let bytes = 0;
+    for (const subscriber of this.subscribers()) bytes += subscriber.unsentBytes;
+    return bytes;
   }
 
   get size(): number {

@@ -1,3 +1,5 @@
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pgListen, { type Subscriber } from 'pg-listen';
 import type { Logger } from '../log.js';
 
@@ -14,6 +16,15 @@ export interface ListenerHandlers {
   onReconnected(): void;
 }
 
+/** How long a graceful goodbye to Postgres may take when stopping, before the socket is cut. */
+const CLOSE_GRACE_MS = 1000;
+
+/** A LISTEN connection and the socket under it. */
+interface Connection {
+  subscriber: Subscriber;
+  socket: net.Socket;
+}
+
 export interface ListenerSettings {
   /** How often the connection is checked with a query, and how long that query may take. */
   checkIntervalMs: number;
@@ -27,9 +38,13 @@ export interface ListenerSettings {
  * be stopped once started, so it is given a single attempt and the retrying happens here.)
  * A notification is only a hint: after every reconnect the instance catches up from its cursor,
  * because NOTIFYs sent while it was away are lost.
+ *
+ * The class owns the socket under each connection: a connection that went silent (a stalled
+ * network path) never answers pg's goodbye, so closing it politely would wait forever; a lost
+ * connection's socket is destroyed, and stopping waits at most a second for the goodbye.
  */
 export class NotificationListener {
-  private subscriber: Subscriber | undefined;
+  private connection: Connection | undefined;
   private connectedOnce = false;
   private stopped = false;
   private attempts = 0;
@@ -53,16 +68,20 @@ export class NotificationListener {
     this.stopped = true;
     this.connected = false;
     clearTimeout(this.retryTimer);
-    const subscriber = this.subscriber;
-    this.subscriber = undefined;
-    await subscriber?.close().catch(() => {});
+    const connection = this.connection;
+    this.connection = undefined;
+    if (!connection) return;
+    await Promise.race([connection.subscriber.close().catch(() => {}), sleep(CLOSE_GRACE_MS)]);
+    connection.socket.destroy();
   }
 
   private async connect(): Promise<void> {
+    const socket = new net.Socket();
     // pg-listen is CommonJS with its function as exports.default.
     const subscriber = pgListen.default(
       {
         connectionString: this.databaseUrl,
+        stream: () => socket,
         application_name: 'postline-listen',
         query_timeout: this.settings.checkIntervalMs,
         keepAliveInitialDelayMillis: this.settings.checkIntervalMs,
@@ -70,7 +89,8 @@ export class NotificationListener {
       },
       { paranoidChecking: this.settings.checkIntervalMs, retryLimit: 1, parse: (payload: string) => payload },
     );
-    subscriber.events.on('error', (error: Error) => this.lost(subscriber, error));
+    const connection = { subscriber, socket };
+    subscriber.events.on('error', (error: Error) => this.lost(connection, error));
     subscriber.notifications.on(EVENTS_CHANNEL, (payload: string) => this.handlers.onEvent(Number(payload)));
     subscriber.notifications.on(EPHEMERAL_CHANNEL, (payload: string) => this.handlers.onEphemeral(payload));
     try {
@@ -78,14 +98,14 @@ export class NotificationListener {
       await subscriber.listenTo(EVENTS_CHANNEL);
       await subscriber.listenTo(EPHEMERAL_CHANNEL);
     } catch (error) {
-      await subscriber.close().catch(() => {});
+      discard(connection);
       throw error;
     }
     if (this.stopped) {
-      await subscriber.close().catch(() => {});
+      discard(connection);
       return;
     }
-    this.subscriber = subscriber;
+    this.connection = connection;
     this.connected = true;
     this.attempts = 0;
     if (this.connectedOnce) {
@@ -95,12 +115,12 @@ export class NotificationListener {
     this.connectedOnce = true;
   }
 
-  private lost(subscriber: Subscriber, error: unknown): void {
-    if (subscriber !== this.subscriber || this.stopped) return;
-    this.subscriber = undefined;
+  private lost(connection: Connection, error: unknown): void {
+    if (connection !== this.connection || this.stopped) return;
+    this.connection = undefined;
     this.connected = false;
     this.logger.warn({ err: error }, 'LISTEN connection lost; reconnecting');
-    void subscriber.close().catch(() => {});
+    discard(connection);
     this.scheduleReconnect();
   }
 
@@ -114,4 +134,10 @@ export class NotificationListener {
       });
     }, delay);
   }
+}
+
+/** Drop a connection without waiting for Postgres (it may never answer): stop its checks, cut the socket. */
+function discard(connection: Connection): void {
+  void connection.subscriber.close().catch(() => {});
+  connection.socket.destroy();
 }

@@ -3,6 +3,7 @@ import { Stream } from './stream.js';
 
 /** The same envelopes as one JSON object per line, for `curl -N … | jq`. */
 export class NdjsonStream extends Stream {
+  protected readonly path = 'ndjson';
   override async open(): Promise<void> {
     const res = this.res;
     res.writeHead(200, {
@@ -11,9 +12,12 @@ export class NdjsonStream extends Stream {
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
-    // An empty line keeps idle connections open through proxies; jq skips it.
-    const heartbeat = setInterval(() => res.write('\n'), this.settings.heartbeatMs);
-    this.onClosed(() => clearInterval(heartbeat));
+    this.startHeartbeat();
+  }
+
+  /** An empty line keeps idle connections open through proxies; jq skips it. */
+  protected writeHeartbeat(): void {
+    this.res.write('\n');
   }
 
   protected write(event: Deliverable): void {

@@ -8,7 +8,7 @@ export const POLL_BATCH = 100;
 
 export type PollOutcome =
   | { kind: 'events'; events: Deliverable[]; cursor: number }
-  /** The token was revoked while the poll waited. */
+  /** The token was revoked (or expired) while the poll waited. */
   | { kind: 'revoked' }
   /** The client left; there is no one to answer. */
   | { kind: 'cancelled' };

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
 import type { Config } from '../config.js';
-import { TooManyRequestsProblem } from '../errors.js';
+import { ServiceUnavailableProblem, TooManyRequestsProblem } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { eventLogBounds } from '../store/events.js';
 import { coMembers } from '../store/presence.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
@@ -17,6 +18,7 @@ import { PollWaiter, type PollOutcome } from './poll-waiter.js';
 import { PresenceTracker } from './presence.js';
 import { SseStream } from './sse-stream.js';
 import type { StreamSettings } from './stream.js';
+import type { Subscriber } from './subscriber.js';
 
 /** What travels on the ephemeral channel (see sql/003_realtime.sql and store/sessions.ts). */
 type EphemeralNotice =
@@ -26,27 +28,41 @@ type EphemeralNotice =
 
 /** How often open streams' tokens are re-checked (revocations normally arrive by NOTIFY). */
 const SESSION_CHECK_MS = 30_000;
+/** The longest delay setTimeout takes; a later expiry is beyond any stream's lifetime anyway. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** End `subscriber` when its token expires; returns the cancel. No NOTIFY announces an expiry. */
+function endAtExpiry(subscriber: Subscriber, auth: AuthenticatedSession): () => void {
+  const delay = auth.expiresAt.getTime() - Date.now();
+  if (delay > MAX_TIMER_MS) return () => {};
+  const timer = setTimeout(() => subscriber.end('revoked'), Math.max(0, delay));
+  return () => clearTimeout(timer);
+}
 
 /**
  * The real-time side of one instance: the listener wakes the feed, the feed reads new events
  * once and hands them to the hub, the hub hands them to the user's streams and waiting polls.
  */
 export class Realtime {
-  readonly hub = new Hub();
+  readonly hub: Hub;
   readonly feed: EventFeed;
   readonly presence: PresenceTracker;
   private readonly listener: NotificationListener;
   private readonly streamSettings: StreamSettings;
   private ticker: NodeJS.Timeout | undefined;
   private lastSessionCheck = Date.now();
+  /** Set by stop(): no new streams or polls (they would keep the drain waiting). */
+  private stopping = false;
 
   constructor(
     private readonly config: Config,
     private readonly pool: Pool,
     databaseUrl: string,
+    private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {
-    this.feed = new EventFeed(pool, this.hub, logger, config.recentEvents);
+    this.hub = new Hub(metrics);
+    this.feed = new EventFeed(pool, this.hub, metrics, logger, config.recentEvents);
     this.presence = new PresenceTracker(
       pool,
       randomUUID(),
@@ -63,6 +79,7 @@ export class Realtime {
         onEvent: (id) => void this.feed.catchUp(id),
         onEphemeral: (payload) => this.onEphemeral(payload),
         onReconnected: () => {
+          metrics.listenerReconnects.inc();
           void this.feed.catchUp();
           this.presence.resync().catch((error: unknown) => logger.warn({ err: error }, 'presence resync failed'));
         },
@@ -101,8 +118,9 @@ export class Realtime {
     options: { auth: AuthenticatedSession; from: number | undefined; format: 'sse' | 'ndjson' },
   ): Promise<void> {
     const userId = options.auth.user.id;
+    this.refuseWhileStopping();
     if (this.hub.count(userId, 'stream') >= this.config.maxStreamsPerUser) {
-      throw new TooManyRequestsProblem(`At most ${this.config.maxStreamsPerUser} open streams per user.`, 5);
+      throw new TooManyRequestsProblem('streams', `At most ${this.config.maxStreamsPerUser} open streams per user.`, 5);
     }
     const init = {
       userId,
@@ -110,11 +128,14 @@ export class Realtime {
       cursorAtRegistration: this.feed.cursor,
       from: options.from,
       settings: this.streamSettings,
+      metrics: this.metrics,
     };
     const stream = options.format === 'ndjson' ? new NdjsonStream(res, init) : new SseStream(res, init);
     this.hub.add(stream);
     this.presence.acquire(userId);
+    const cancelExpiry = endAtExpiry(stream, options.auth);
     stream.onClosed(() => {
+      cancelExpiry();
       this.hub.remove(stream);
       this.presence.release(userId, 'stream');
     });
@@ -142,16 +163,21 @@ export class Realtime {
     onClientGone: (cancel: () => void) => void;
   }): Promise<PollOutcome> {
     const userId = options.auth.user.id;
+    this.refuseWhileStopping();
     if (this.hub.count(userId, 'poll') >= this.config.maxPollsPerUser) {
-      throw new TooManyRequestsProblem(`At most ${this.config.maxPollsPerUser} waiting polls per user.`, 5);
+      throw new TooManyRequestsProblem('polls', `At most ${this.config.maxPollsPerUser} waiting polls per user.`, 5);
     }
     const waiter = new PollWaiter(userId, options.auth.sessionId, options.cursor, this.feed.cursor, () => this.feed.cursor);
     this.hub.add(waiter);
     this.presence.acquire(userId);
+    const cancelExpiry = endAtExpiry(waiter, options.auth);
     options.onClientGone(() => waiter.cancel());
     try {
-      return await waiter.wait(this.feed, options.timeoutMs);
+      const outcome = await waiter.wait(this.feed, options.timeoutMs);
+      if (outcome.kind === 'events') this.metrics.eventsDelivered.inc({ path: 'poll' }, outcome.events.length);
+      return outcome;
     } finally {
+      cancelExpiry();
       this.hub.remove(waiter);
       this.presence.release(userId, 'poll');
     }
@@ -166,10 +192,15 @@ export class Realtime {
 
   /** Shutdown: end every stream (clients resume elsewhere with their last id) and answer every poll. */
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.ticker);
     this.hub.endAll('shutdown');
     await this.presence.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'presence cleanup failed'));
     await this.listener.stop();
+  }
+
+  private refuseWhileStopping(): void {
+    if (this.stopping) throw new ServiceUnavailableProblem('This instance is shutting down; reconnect to another.');
   }
 
   private onEphemeral(payload: string): void {

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DeliveryPath, Metrics, StreamEnd } from '../metrics.js';
 import type { Deliverable } from './deliverable.js';
 import type { EventFeed } from './event-feed.js';
 import { resetEvent, resumeAfter, type Resume } from './resume.js';
@@ -25,6 +26,7 @@ export interface StreamInit {
   /** The client's resume point; undefined: from now. */
   from: number | undefined;
   settings: StreamSettings;
+  metrics: Metrics;
 }
 
 const BACKLOG_PAGE = 500;
@@ -44,6 +46,9 @@ export abstract class Stream extends Subscription {
   private readonly cursorAtRegistration: number;
   private readonly from: number | undefined;
   protected readonly settings: StreamSettings;
+  private readonly metrics: Metrics;
+  /** The wire format, for the delivery metrics. */
+  protected abstract readonly path: DeliveryPath;
 
   constructor(
     protected readonly res: ServerResponse,
@@ -53,7 +58,12 @@ export abstract class Stream extends Subscription {
     this.cursorAtRegistration = init.cursorAtRegistration;
     this.from = init.from;
     this.settings = init.settings;
-    res.once('close', () => this.cleanUp());
+    this.metrics = init.metrics;
+    res.once('close', () => this.cleanUp('client'));
+  }
+
+  override get unsentBytes(): number {
+    return this.res.writableLength;
   }
 
   /** Run `hook` once when the stream has closed, whatever the cause. */
@@ -76,7 +86,7 @@ export abstract class Stream extends Subscription {
   /** Send what the client missed (or a reset), then deliver live. */
   async resume(feed: EventFeed, resume: Resume): Promise<void> {
     const jitter = 1 - Math.random() * 0.1;
-    this.lifetime = setTimeout(() => this.close(), this.settings.lifetimeMs * jitter);
+    this.lifetime = setTimeout(() => this.close('lifetime'), this.settings.lifetimeMs * jitter);
     if (resume.kind === 'live') this.lastId = resume.lastId;
     if (resume.kind === 'reset') {
       this.lastId = Math.max(this.cursorAtRegistration, resume.head);
@@ -97,40 +107,64 @@ export abstract class Stream extends Subscription {
 
   /** Give up before the head was sent (the request then fails with an ordinary problem answer). */
   abandon(): void {
-    this.cleanUp();
+    this.cleanUp(undefined);
   }
 
   protected send(event: Deliverable): void {
     if (this.closed) return;
     if (this.isLive && this.res.writableLength > this.settings.slowConsumerBytes) {
       // It stopped reading: drop it rather than buffer without bound; it resumes from its last id.
-      this.close();
+      this.close('slow-consumer');
       return;
     }
     this.write(event);
+    this.metrics.eventsDelivered.inc({ path: this.path });
   }
 
   protected overflow(): void {
-    this.close();
+    this.close('slow-consumer');
   }
 
-  end(_reason: EndReason): void {
-    this.close();
+  end(reason: EndReason): void {
+    // On shutdown the client should come back soon, on another instance.
+    if (reason === 'shutdown' && !this.closed && this.res.headersSent) this.writeRetryHint();
+    this.close(reason);
   }
 
   /** Write one event in this stream's format. */
   protected abstract write(event: Deliverable): void;
 
-  protected close(): void {
-    if (this.closed) return;
-    this.res.end();
-    this.cleanUp();
+  /** Write a keep-alive that clients ignore. */
+  protected abstract writeHeartbeat(): void;
+
+  /**
+   * Start the keep-alive writes once the head is sent. They are ours, not better-sse's, so that
+   * they stop the moment the stream closes: after `end()` the socket may take long to report
+   * 'close' (a client that stopped reading never does), and a write after the end is an error.
+   */
+  protected startHeartbeat(): void {
+    const heartbeat = setInterval(() => this.writeHeartbeat(), this.settings.heartbeatMs);
+    this.onClosed(() => clearInterval(heartbeat));
   }
 
-  private cleanUp(): void {
+  /** Remind the client when to reconnect (where the format has a way to say it). */
+  protected writeRetryHint(): void {}
+
+  private close(reason: StreamEnd): void {
+    if (this.closed) return;
+    // A slow consumer is not reading: ending politely would keep its unsent output (and the
+    // socket) for as long as it stalls, so the connection is cut and the buffer freed.
+    if (reason === 'slow-consumer') this.res.destroy();
+    else this.res.end();
+    this.cleanUp(reason);
+  }
+
+  /** `reason` is undefined for a stream that never opened (it is not counted as ended). */
+  private cleanUp(reason: StreamEnd | undefined): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.lifetime);
+    if (reason) this.metrics.streamsEnded.inc({ reason });
     for (const hook of this.closedHooks.splice(0)) hook();
   }
 }

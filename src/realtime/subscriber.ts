@@ -8,8 +8,10 @@ export interface Subscriber {
   readonly userId: string;
   readonly sessionId: string;
   readonly kind: SubscriberKind;
+  /** Bytes written for it that its socket has not taken yet (0 for a poll: it answers all at once). */
+  readonly unsentBytes: number;
   deliver(event: Deliverable): void;
-  /** The token was revoked, or the instance stops: finish at once. */
+  /** The token was revoked or expired, or the instance stops: finish at once. */
   end(reason: EndReason): void;
 }
 
@@ -31,6 +33,10 @@ export abstract class Subscription implements Subscriber {
     /** Most live events held back during catch-up before giving up on this subscriber. */
     private readonly maxHeld: number,
   ) {}
+
+  get unsentBytes(): number {
+    return 0;
+  }
 
   deliver(event: Deliverable): void {
     if (!this.held) {

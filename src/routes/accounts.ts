@@ -4,7 +4,7 @@ import { generateToken, hashToken } from '../auth/tokens.js';
 import { ConflictProblem, UnauthorizedProblem } from '../errors.js';
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import { authAttemptLimiter } from '../http/rate-limit.js';
+import { authAttemptLimiter, LoginFailureLimit } from '../http/rate-limit.js';
 import { loginBody, parse, registerBody, userLookupQuery } from '../http/validate.js';
 import { deleteSession, insertSession } from '../store/sessions.js';
 import { findCredentials, findUsersByUsername, insertUser, type User } from '../store/users.js';
@@ -14,6 +14,7 @@ export function signInRoutes(ctx: AppContext): Router {
   const router = Router();
   const limitAttempts = authAttemptLimiter(ctx.pool, ctx.logger, ctx.config.authRateLimitPerMin);
   const passwords = new PasswordHasher(ctx.config.scryptCostLog2);
+  const loginFailures = new LoginFailureLimit(ctx.pool, ctx.config.loginFailuresPerMin);
 
   async function startSession(req: Request, res: Response, user: User): Promise<void> {
     const token = generateToken();
@@ -35,9 +36,11 @@ export function signInRoutes(ctx: AppContext): Router {
 
   router.post('/sessions', limitAttempts, async (req, res) => {
     const input = parse(loginBody, req.body);
+    await loginFailures.reserve(input.username);
     const found = await findCredentials(ctx.pool, input.username);
     const valid = await passwords.verify(input.password, found?.passwordHash);
     if (!found || !valid) throw new UnauthorizedProblem('Wrong username or password.');
+    await loginFailures.succeeded(input.username);
     await startSession(req, res, found.user);
   });
 

@@ -17,6 +17,8 @@ export function messageRoutes(ctx: AppContext): Router {
   });
 
   router.post('/threads/:threadId/messages', async (req, res) => {
+    const timer = ctx.metrics.sendLatency.startTimer();
+    res.once('finish', () => timer({ status: res.statusCode }));
     const { threadId } = parse(threadParams, req.params);
     const input = parse(sendMessageBody, req.body);
     const headerKey = req.get('Idempotency-Key');

@@ -63,7 +63,7 @@ export function streamRoutes(ctx: AppContext, limitUser: RequestHandler): Router
       onClientGone: (cancel) => res.once('close', () => res.writableFinished || cancel()),
     });
     if (outcome.kind === 'cancelled') return;
-    if (outcome.kind === 'revoked') throw new UnauthorizedProblem('The access token was revoked.', true);
+    if (outcome.kind === 'revoked') throw new UnauthorizedProblem('The access token was revoked or has expired.', true);
     // The envelopes are JSON text already: join them rather than parse and re-serialize.
     res.type('application/json').send(`{"events":[${outcome.events.map((event) => event.json).join(',')}],"cursor":"${outcome.cursor}"}`);
   });

@@ -4,6 +4,8 @@ import type { User } from './users.js';
 export interface AuthenticatedSession {
   sessionId: string;
   user: User;
+  /** When the token stops working (open streams and polls end then). */
+  expiresAt: Date;
 }
 
 export async function insertSession(pool: Pool, userId: string, tokenHash: Buffer, ttlMs: number): Promise<void> {
@@ -16,14 +18,14 @@ export async function insertSession(pool: Pool, userId: string, tokenHash: Buffe
 
 /** The live (unexpired) session a token hash belongs to. */
 export async function findSession(pool: Pool, tokenHash: Buffer): Promise<AuthenticatedSession | undefined> {
-  const { rows } = await pool.query<{ session_id: string; user: User }>(
-    `SELECT s.id AS session_id, postline_user_json(u) AS user
+  const { rows } = await pool.query<{ session_id: string; user: User; expires_at: Date }>(
+    `SELECT s.id AS session_id, postline_user_json(u) AS user, s.expires_at
        FROM sessions s JOIN users u ON u.id = s.user_id
       WHERE s.token_hash = $1 AND s.expires_at > now()`,
     [tokenHash],
   );
   const row = rows[0];
-  return row && { sessionId: row.session_id, user: row.user };
+  return row && { sessionId: row.session_id, user: row.user, expiresAt: row.expires_at };
 }
 
 /**

@@ -50,3 +50,13 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
     },
   };
 }
+
+/** Everything a request could change in the chat (counts, read markers, latest activity), to compare before and after. */
+export async function chatState(db: TestDatabase): Promise<unknown> {
+  return db.query(`SELECT
+    (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM sessions) AS sessions,
+    (SELECT count(*) FROM threads) AS threads, (SELECT count(*) FROM thread_members) AS members,
+    (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM events) AS events,
+    (SELECT sum(read_seq) FROM thread_members) AS read_markers,
+    (SELECT max(updated_at) FROM threads) AS activity`);
+}

@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
+import { createTestDatabase, type TestDatabase } from './database.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
@@ -14,6 +17,13 @@ export interface ServerProcess {
   /** Resolves with the exit code (or the signal's name). */
   exited: Promise<number | string>;
 }
+
+/** Settings for servers under load in tests: fast password hashes, no rate limits. */
+export const LOAD_TEST_ENV = {
+  POSTLINE_SCRYPT_COST: '10',
+  POSTLINE_RATE_LIMIT_PER_MIN: '0',
+  POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '0',
+};
 
 /** `src/main.ts` in its own process, as `npm start` runs it, with `env` on top of a quiet base. */
 export function spawnServer(env: Record<string, string | undefined>): ServerProcess {
@@ -49,4 +59,45 @@ async function untilHealthy(url: string): Promise<string> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${url} never became healthy`);
+}
+
+/** A fault test file's world: a fresh database and server processes (src/main.ts) on it. */
+export interface ServerFleet {
+  db: TestDatabase;
+  servers: ServerProcess[];
+  /** The servers' base URLs, in order. */
+  urls: string[];
+}
+
+/**
+ * Register before/after hooks that give the file a fresh database and `count` server processes
+ * on it, with LOAD_TEST_ENV plus `env(db, index)` (which may point DATABASE_URL elsewhere). At the
+ * end, every server still running gets SIGTERM and must exit 0; then `cleanUp` runs (for what
+ * `env` set up) and the database is dropped. (Top-level hooks of one file run concurrently, so
+ * anything the servers depend on is set up in `env` and torn down in `cleanUp`, not in hooks.)
+ */
+export function useServers(
+  count: number,
+  options: {
+    env?: (db: TestDatabase, index: number) => Record<string, string> | Promise<Record<string, string>>;
+    cleanUp?: () => Promise<void>;
+  } = {},
+): ServerFleet {
+  const env = options.env ?? (() => ({}));
+  const fleet = {} as ServerFleet;
+  before(async () => {
+    fleet.db = await createTestDatabase();
+    const envs = await Promise.all(Array.from({ length: count }, (_, i) => env(fleet.db, i)));
+    fleet.servers = envs.map((extra) => spawnServer({ ...LOAD_TEST_ENV, DATABASE_URL: fleet.db.url, ...extra }));
+    fleet.urls = await Promise.all(fleet.servers.map((server) => server.listening));
+  });
+  after(async () => {
+    const running = fleet.servers.filter((server) => server.child.exitCode === null && server.child.signalCode === null);
+    for (const server of running) server.child.kill('SIGTERM');
+    const codes = await Promise.all(running.map((server) => server.exited));
+    await options.cleanUp?.();
+    await fleet.db.drop();
+    assert.deepEqual(codes, running.map(() => 0), 'every server drained and exited 0 on SIGTERM');
+  });
+  return fleet;
 }

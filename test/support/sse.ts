@@ -18,17 +18,65 @@ export interface Envelope {
 }
 
 /**
- * A raw HTTP reader of an SSE (or NDJSON) response, frame by frame, as a browser would parse it
- * (WHATWG event-stream rules: CR, LF or CRLF line ends, `:` comments, one space after the colon).
+ * An event-stream parser as a browser implements it (WHATWG rules: CR, LF or CRLF line ends, `:`
+ * comments, one space after the colon, a blank line dispatches). Fed text in chunks.
  */
+export class EventStreamParser {
+  /** Complete frames (events, comments, retry-only blocks) in order. */
+  readonly frames: SseFrame[] = [];
+  /** Complete lines (for NDJSON). */
+  readonly lines: string[] = [];
+  private pendingLines = '';
+  private frame: SseFrame = { comments: [] };
+
+  /** Parse a whole stream at once. */
+  static parse(text: string): EventStreamParser {
+    const parser = new EventStreamParser();
+    parser.feed(text);
+    return parser;
+  }
+
+  feed(chunk: string): void {
+    this.pendingLines += chunk;
+    const parts = this.pendingLines.split(/\r\n|\r|\n/);
+    this.pendingLines = parts.pop()!;
+    for (const line of parts) {
+      this.lines.push(line);
+      this.parseLine(line);
+    }
+  }
+
+  private parseLine(line: string): void {
+    if (line === '') {
+      if (this.frame.data !== undefined || this.frame.comments.length || this.frame.id !== undefined || this.frame.retry !== undefined) {
+        this.frames.push(this.frame);
+      }
+      this.frame = { comments: [] };
+      return;
+    }
+    if (line.startsWith(':')) {
+      this.frame.comments.push(line.slice(1));
+      return;
+    }
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') this.frame.data = this.frame.data === undefined ? value : `${this.frame.data}\n${value}`;
+    else if (field === 'id') this.frame.id = value;
+    else if (field === 'event') this.frame.event = value;
+    else if (field === 'retry') this.frame.retry = Number(value);
+  }
+}
+
+/** A raw HTTP reader of an SSE (or NDJSON) response, frame by frame, as a browser would parse it. */
 export class StreamReader {
   /** Every byte received, as text. */
   raw = '';
   ended = false;
-  private pendingLines = '';
-  private frame: SseFrame = { comments: [] };
-  private readonly frames: SseFrame[] = [];
-  private readonly lines: string[] = [];
+  private readonly parser = new EventStreamParser();
+  private readonly frames = this.parser.frames;
+  private readonly lines = this.parser.lines;
   private wake: (() => void) | undefined;
 
   private constructor(
@@ -110,36 +158,8 @@ export class StreamReader {
 
   private receive(chunk: string): void {
     this.raw += chunk;
-    this.pendingLines += chunk;
-    const parts = this.pendingLines.split(/\r\n|\r|\n/);
-    this.pendingLines = parts.pop()!;
-    for (const line of parts) {
-      this.lines.push(line);
-      this.parseLine(line);
-    }
+    this.parser.feed(chunk);
     this.wake?.();
-  }
-
-  private parseLine(line: string): void {
-    if (line === '') {
-      if (this.frame.data !== undefined || this.frame.comments.length || this.frame.id !== undefined || this.frame.retry !== undefined) {
-        this.frames.push(this.frame);
-      }
-      this.frame = { comments: [] };
-      return;
-    }
-    if (line.startsWith(':')) {
-      this.frame.comments.push(line.slice(1));
-      return;
-    }
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') this.frame.data = this.frame.data === undefined ? value : `${this.frame.data}\n${value}`;
-    else if (field === 'id') this.frame.id = value;
-    else if (field === 'event') this.frame.event = value;
-    else if (field === 'retry') this.frame.retry = Number(value);
   }
 
   private finish(): void {

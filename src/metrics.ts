@@ -1,0 +1,92 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Which limit turned a request away (a 429). */
+export type LimitName = 'user' | 'sign-in' | 'login-failures' | 'streams' | 'polls';
+/** The delivery path an event left by. */
+export type DeliveryPath = 'sse' | 'ndjson' | 'poll';
+/** Why a stream ended (`client`: the client left). */
+export type StreamEnd = 'client' | 'lifetime' | 'slow-consumer' | 'revoked' | 'shutdown';
+
+/**
+ * The Prometheus metrics of one instance, served at `GET /metrics`. Each instance has its own
+ * registry rather than prom-client's global one: tests run several instances in one process, and
+ * each must report only its own numbers. Process metrics (memory, CPU, event-loop lag) come with it.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  /** Read at each scrape: what the instance holds for clients that have not taken it yet. */
+  readonly unsentStreamBytes: Gauge;
+
+  /** Open SSE/NDJSON streams and waiting long-polls on this instance, by `kind` (stream | poll). */
+  readonly subscribers = new Gauge({
+    name: 'postline_subscribers',
+    help: 'Open streams (kind="stream") and waiting long-polls (kind="poll") on this instance',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eventsDelivered = new Counter({
+    name: 'postline_events_delivered_total',
+    help: 'Events written to clients, by delivery path',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  });
+
+  readonly streamsEnded = new Counter({
+    name: 'postline_streams_ended_total',
+    help: 'Streams that ended, by reason (client, lifetime, slow-consumer, revoked, shutdown)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sendLatency = new Histogram({
+    name: 'postline_send_duration_seconds',
+    help: 'Time to answer POST /v1/threads/:id/messages (validation, group commit, answer)',
+    labelNames: ['status'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly notifyLag = new Histogram({
+    name: 'postline_notify_delivery_lag_seconds',
+    help: 'From a NOTIFY arriving to its event being handed to local streams and polls',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+
+  readonly listenerReconnects = new Counter({
+    name: 'postline_listener_reconnects_total',
+    help: 'Times the LISTEN connection was lost and re-established',
+    registers: [this.registry],
+  });
+
+  readonly rateLimited = new Counter({
+    name: 'postline_rate_limited_total',
+    help: 'Requests answered 429, by limit (user, sign-in, login-failures, streams, polls)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+
+  /** @param sources - Values read at scrape time; `unsentStreamBytes` comes from the hub. */
+  constructor(sources: { unsentStreamBytes: () => number }) {
+    this.unsentStreamBytes = new Gauge({
+      name: 'postline_stream_unsent_bytes',
+      help: 'Bytes written to open streams that their clients have not taken yet (bounded per stream by POSTLINE_SLOW_CONSUMER_BYTES)',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.unsentStreamBytes());
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+    // Every series exists from the start, so dashboards and rate() see zeros rather than gaps.
+    for (const kind of ['stream', 'poll']) this.subscribers.set({ kind }, 0);
+    for (const path of ['sse', 'ndjson', 'poll'] satisfies DeliveryPath[]) this.eventsDelivered.inc({ path }, 0);
+    for (const limit of ['user', 'sign-in', 'login-failures', 'streams', 'polls'] satisfies LimitName[]) this.rateLimited.inc({ limit }, 0);
+  }
+
+  /** The exposition text and its content type. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

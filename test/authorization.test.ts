@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import request from 'supertest';
+import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
+import { useInstances } from './support/fixture.js';
+import { poll } from './support/poll.js';
+import { openStream, type Envelope, type StreamReader } from './support/sse.js';
+
+// The authorization matrix on two instances: for every route and both delivery paths, a user
+// who is not a member, was removed, or whose token was revoked or expired gets nothing of the
+// thread, on either instance, including streams and polls that were open before the change.
+// Logging at trace level, so that the token check below sees everything that is ever logged.
+const t = useInstances({ count: 2, env: { POSTLINE_LOG_LEVEL: 'trace' } });
+
+type Outsider = 'non-member' | 'removed' | 'revoked' | 'expired';
+
+/** Every route that touches a thread, as `user` would call it. */
+function threadRoutes(threadId: string, messageId: string, bystander: TestUser) {
+  return [
+    { name: 'GET thread', call: (api: request.Agent) => api.get(`/v1/threads/${threadId}`) },
+    { name: 'GET messages', call: (api: request.Agent) => api.get(`/v1/threads/${threadId}/messages`) },
+    { name: 'POST message', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/messages`).send({ body: 'let me in' }) },
+    { name: 'POST typing', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/typing`).send({ typing: true }) },
+    { name: 'POST seen', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/seen`).send({ upTo: messageId }) },
+    { name: 'POST member', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/members`).send({ userId: bystander.id }) },
+    { name: 'DELETE member', call: (api: request.Agent) => api.delete(`/v1/threads/${threadId}/members/${bystander.id}`) },
+  ];
+}
+
+/** Everything `reader` still receives, until `until` says stop (or the stream ends). */
+async function collect(reader: StreamReader, until: (envelope: Envelope) => boolean): Promise<Envelope[]> {
+  const seen: Envelope[] = [];
+  for (;;) {
+    const envelope = await reader.nextEnvelope(10_000).catch(() => undefined);
+    if (!envelope) return seen;
+    seen.push(envelope);
+    if (until(envelope)) return seen;
+  }
+}
+
+test('non-members, removed members, revoked and expired tokens get nothing of the thread, on every instance, streams and polls included', async () => {
+  const [alice, bob] = [await register(t.a.url), await register(t.a.url)];
+  const outsiders: Record<Outsider, TestUser> = {
+    'non-member': await register(t.a.url),
+    removed: await register(t.a.url),
+    revoked: await register(t.b.url),
+    expired: await register(t.b.url),
+  };
+  const threadId = await createThread(t.a.url, alice, [bob, outsiders.removed, outsiders.revoked, outsiders.expired], 'secret');
+  const message = await sendMessage(t.a.url, alice, threadId, 'before the change');
+  // A thread of their own with alice, for a marker that ends the reading of open streams.
+  const markers = Object.fromEntries(
+    await Promise.all(Object.entries(outsiders).map(async ([kind, user]) => [kind, await createThread(t.a.url, alice, [user], `marker ${kind}`)])),
+  ) as Record<Outsider, string>;
+  // The expired token expires in a moment, while its streams and polls are open.
+  await t.db.query(`UPDATE sessions SET expires_at = now() + interval '1500 milliseconds' WHERE user_id = $1`, [outsiders.expired.id]);
+
+  // Streams and waiting polls on both instances, opened before the change.
+  const [{ head }] = (await t.db.query<{ head: string }>('SELECT max(id)::text AS head FROM events')) as [{ head: string }];
+  const streams = await Promise.all(
+    (Object.keys(outsiders) as Outsider[]).flatMap((kind) =>
+      t.apps.map(async (app, i) => ({ kind, app, instance: i === 0 ? 'A' : 'B', stream: await openStream(app.url, outsiders[kind].token) })),
+    ),
+  );
+  // The streams' presence announcements would answer waiting polls at once; let them pass first.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const open = streams.map((opened) => ({ ...opened, poll: poll(opened.app.url, outsiders[opened.kind].token, { cursor: head, timeout: 20 }) }));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+
+  // The changes: removal by the creator, revocation on one instance, expiry by the clock. Each
+  // outsider may have what happened before its change (the event log's head then), nothing after.
+  const headNow = async () => ((await t.db.query<{ head: string }>('SELECT max(id)::text AS head FROM events')) as [{ head: string }])[0].head;
+  const changedAt = { 'non-member': '0' } as Record<Outsider, string>;
+  // (Revocation and expiry first: the polls must still be waiting, and a removal wakes them.)
+  await request(t.b.url).delete('/v1/sessions/current').set(bearer(outsiders.revoked)).expect(204);
+  changedAt.revoked = await headNow();
+  await new Promise((resolve) => setTimeout(resolve, 1600));
+  changedAt.expired = await headNow();
+  await request(t.a.url).delete(`/v1/threads/${threadId}/members/${outsiders.removed.id}`).set(bearer(alice)).expect(204);
+  changedAt.removed = await headNow();
+  const removedAt = changedAt.removed;
+
+  // Activity in the thread after the change, of every durable and ephemeral kind.
+  const after = await sendMessage(t.b.url, alice, threadId, 'after the change');
+  await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(bob)).send({ typing: true }).expect(204);
+  await request(t.b.url).post(`/v1/threads/${threadId}/seen`).set(bearer(bob)).send({ upTo: after.id }).expect(204);
+  const newcomer = await register(t.a.url);
+  await request(t.b.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: newcomer.id }).expect(200);
+  for (const kind of Object.keys(outsiders) as Outsider[]) await sendMessage(t.a.url, alice, markers[kind], `marker for ${kind}`);
+
+  for (const { kind, instance, stream, poll: waiting } of open) {
+    const label = `${kind} on ${instance}`;
+    const received = await collect(stream, (envelope) => envelope.type === 'message.created' && envelope.threadId === markers[kind]);
+    stream.close();
+    const leaked = received.filter((envelope) => envelope.threadId === threadId && (envelope.id === undefined || Number(envelope.id) > Number(changedAt[kind])));
+    assert.deepEqual(leaked, [], `${label}: nothing of the thread on the open stream`);
+    if (kind === 'removed') assert.ok(received.some((e) => e.type === 'thread.removed' && e.threadId === threadId), `${label}: told of the removal`);
+    if (kind === 'revoked' || kind === 'expired') assert.ok(stream.ended, `${label}: the stream ended`);
+    const answer = await waiting;
+    if (kind === 'revoked' || kind === 'expired') assert.equal(answer.status, 401, `${label}: the waiting poll was refused: ${JSON.stringify(answer.events)}`);
+    else assert.ok(answer.events.every((e) => e.threadId !== threadId || Number(e.id) <= Number(changedAt[kind])), `${label}: nothing of the thread in the poll`);
+  }
+
+  for (const app of t.apps) {
+    for (const kind of Object.keys(outsiders) as Outsider[]) {
+      const user = outsiders[kind];
+      const tokenDead = kind === 'revoked' || kind === 'expired';
+      const label = `${kind} on ${app === t.a ? 'A' : 'B'}`;
+      for (const route of threadRoutes(threadId, message.id, bob)) {
+        const res = await route.call(request.agent(app.url).set(bearer(user)));
+        assert.equal(res.status, tokenDead ? 401 : 404, `${label}: ${route.name}: ${res.status}`);
+        assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
+        assert.ok(!res.text.includes('secret') && !res.text.includes('after the change'), `${label}: ${route.name} leaked`);
+      }
+      const list = await request(app.url).get('/v1/threads').set(bearer(user));
+      if (tokenDead) assert.equal(list.status, 401);
+      else assert.ok(!list.body.threads.some((thread: { id: string }) => thread.id === threadId), `${label}: not in the list`);
+      // Replays (SSE and poll) from before the change hold nothing of the thread after it.
+      const replay = await openStream(app.url, user.token, { headers: { 'Last-Event-ID': head } });
+      if (tokenDead) {
+        assert.equal(replay.status, 204, `${label}: a reconnect with a dead token is told to stop`);
+        assert.equal((await openStream(app.url, user.token)).status, 401);
+      } else {
+        const replayed = await collect(replay, (envelope) => envelope.threadId === markers[kind]);
+        assert.ok(replayed.every((e) => e.threadId !== threadId || Number(e.id) <= Number(removedAt)), `${label}: replay`);
+      }
+      replay.close();
+      const polled = await poll(app.url, user.token, { cursor: head, timeout: 0 });
+      if (tokenDead) assert.equal(polled.status, 401);
+      else assert.ok(polled.events.every((e) => e.threadId !== threadId || Number(e.id) <= Number(removedAt)), `${label}: poll replay`);
+    }
+  }
+});
+
+test('tokens never appear in the logs, whichever way they were sent', async () => {
+  const [alice, bob] = [await register(t.a.url), await register(t.b.url)];
+  const threadId = await createThread(t.a.url, alice, [bob]);
+  const login = await request(t.b.url).post('/v1/sessions').send({ username: alice.username, password: 'correct horse battery' }).expect(201);
+  const tokens = [alice.token, bob.token, login.body.token as string];
+  for (const app of t.apps) {
+    await request(app.url).get(`/v1/poll?access_token=${alice.token}`).expect(200);
+    await request(app.url).get(`/v1/poll?cursor=0&timeout=0&access_token=${bob.token}&x=1`).expect(200);
+    await request(app.url).get('/v1/poll').set('Cookie', `postline_session=${login.body.token}`).expect(200);
+    await request(app.url).post(`/v1/threads/${threadId}/messages`).type('form').send(`body=hi&access_token=${alice.token}`).expect(201);
+    await request(app.url).post(`/v1/threads/${threadId}/typing`).type('text/plain').send(JSON.stringify({ typing: true, access_token: bob.token })).expect(204);
+    // Failures log more: a wrong token, a token where none belongs, a token in a bad body.
+    await request(app.url).get('/v1/me').set('Authorization', `Bearer ${alice.token}x`).expect(401);
+    await request(app.url).get(`/v1/threads?access_token=${alice.token}`).expect(401);
+    await request(app.url).post(`/v1/threads/${threadId}/messages`).set(bearer(alice)).send({ body: '', token: alice.token }).expect(400);
+    await request(app.url).post('/v1/sessions').send({ username: alice.username, password: alice.token }).expect(401);
+    const stream = await openStream(app.url, bob.token, { query: { access_token: bob.token } });
+    stream.close();
+  }
+  await request(t.a.url).delete('/v1/sessions/current').set(bearer(alice)).expect(204);
+  const logs = [...t.a.logs, ...t.b.logs].join('\n');
+  assert.ok(logs.length > 10_000, 'there are logs to search');
+  for (const token of tokens) assert.ok(!logs.includes(token), 'a token was logged');
+  assert.ok(!logs.includes('correct horse battery'), 'a password was logged');
+});
