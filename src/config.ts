@@ -49,7 +49,7 @@ const envSchema = z.object({
   POSTLINE_POLL_PRESENCE_MS: wholeNumber(0, 600_000).default(30_000),
   POSTLINE_INSTANCE_TIMEOUT_MS: wholeNumber(300, 600_000).default(30_000),
   POSTLINE_LISTENER_CHECK_MS: wholeNumber(100, 600_000).default(10_000),
-  POSTLINE_RECENT_EVENTS: wholeNumber(0, 10_000_000).default(10_000),
+  POSTLINE_RECENT_EVENTS_KB: wholeNumber(0, 4 * 1024 * 1024).default(4096),
   POSTLINE_RETENTION_DAYS: wholeNumber(1, 36_500).default(30),
   POSTLINE_SHUTDOWN_TIMEOUT_MS: wholeNumber(100, 600_000).default(10_000),
 });
@@ -96,7 +96,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
     pollPresenceMs: env.POSTLINE_POLL_PRESENCE_MS,
     instanceTimeoutMs: env.POSTLINE_INSTANCE_TIMEOUT_MS,
     listenerCheckMs: env.POSTLINE_LISTENER_CHECK_MS,
-    recentEvents: env.POSTLINE_RECENT_EVENTS,
+    recentEventsBytes: env.POSTLINE_RECENT_EVENTS_KB * 1024,
     retentionMs: env.POSTLINE_RETENTION_DAYS * 24 * 3600_000,
     shutdownTimeoutMs: env.POSTLINE_SHUTDOWN_TIMEOUT_MS,
   };

@@ -182,7 +182,7 @@ describe('resume', () => {
   });
 
   test('beyond the events kept in memory, the backlog comes from the database, still complete', async () => {
-    const small = await startTestInstance(t.db.url, { POSTLINE_RECENT_EVENTS: '4' });
+    const small = await startTestInstance(t.db.url, { POSTLINE_RECENT_EVENTS_KB: '1' });
     try {
       const { alice, bob, threadId } = await pair();
       const first = await openStream(small.url, bob.token);

@@ -51,6 +51,12 @@ export class Deliverable {
     return this.sseFrame;
   }
 
+  /** Drop the cached frames (after the live dispatch), keeping only the JSON. */
+  forgetWireFormats(): void {
+    this.sseFrame = undefined;
+    this.ndjsonLine = undefined;
+  }
+
   /** The envelope as one line of NDJSON. */
   get ndjson(): string {
     this.ndjsonLine ??= `${this.json}\n`;

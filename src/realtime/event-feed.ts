@@ -21,6 +21,7 @@ export class EventFeed {
   cursor = 0;
   /** Recent events in id order: every event with an id above `floor`, up to `cursor`. */
   private recent: Deliverable[] = [];
+  private recentSize = 0;
   private floor = 0;
   /** Events up to here were pruned by retention: older cursors get a reset, even from memory. */
   private prunedThrough = 0;
@@ -29,13 +30,16 @@ export class EventFeed {
   /** Notified ids not delivered yet, with when their NOTIFY arrived (for the lag metric). */
   private readonly notified = new Map<number, number>();
 
-  /** @param recentCapacity - Events kept in memory for resuming clients. Defaults to 10 000. */
+  /**
+   * @param recentBytes - Memory for recent events kept for resuming clients (their JSON text).
+   *   Defaults to 16 MiB.
+   */
   constructor(
     readonly pool: Pool,
     private readonly hub: Hub,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    private readonly recentCapacity = 10_000,
+    private readonly recentBytes = 16 * 1024 * 1024,
   ) {}
 
   /** Start from the current head: this instance delivers what is committed from now on. */
@@ -86,11 +90,13 @@ export class EventFeed {
 
   private remember(event: Deliverable): void {
     this.recent.push(event);
-    // Trim in chunks, so that the array is not shifted on every event.
-    if (this.recent.length >= this.recentCapacity * 1.25) {
-      const dropped = this.recent.splice(0, this.recent.length - this.recentCapacity);
-      this.floor = dropped.at(-1)!.id!;
-    }
+    this.recentSize += event.json.length;
+    // Trim in chunks (to three quarters of the budget), so the array is not shifted on every event.
+    if (this.recentSize <= this.recentBytes) return;
+    let drop = 0;
+    while (drop < this.recent.length && this.recentSize > this.recentBytes * 0.75) this.recentSize -= this.recent[drop++]!.json.length;
+    this.floor = this.recent[drop - 1]!.id!;
+    this.recent.splice(0, drop);
   }
 
   /**
@@ -123,6 +129,8 @@ export class EventFeed {
             this.cursor = event.id!;
             this.remember(event);
             this.hub.dispatch(event);
+            // Kept for resuming clients as JSON only: their frames are rebuilt if ever needed.
+            event.forgetWireFormats();
           }
           this.observeLag();
         } while (rows.length === BATCH);

@@ -62,7 +62,7 @@ export class Realtime {
     private readonly logger: Logger,
   ) {
     this.hub = new Hub(metrics);
-    this.feed = new EventFeed(pool, this.hub, metrics, logger, config.recentEvents);
+    this.feed = new EventFeed(pool, this.hub, metrics, logger, config.recentEventsBytes);
     this.presence = new PresenceTracker(
       pool,
       randomUUID(),
