@@ -26,12 +26,29 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /**
+   * Deliveries since the last scrape. Counting a delivery is on the fan-out hot path (once per
+   * event per connection), so it is a plain increment here, added to the counter at scrape time.
+   */
+  private readonly uncountedDeliveries: Record<DeliveryPath, number> = { sse: 0, ndjson: 0, poll: 0 };
+
   readonly eventsDelivered = new Counter({
     name: 'postline_events_delivered_total',
     help: 'Events written to clients, by delivery path',
     labelNames: ['path'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const path of Object.keys(this.uncountedDeliveries) as DeliveryPath[]) {
+        this.eventsDelivered.inc({ path }, this.uncountedDeliveries[path]);
+        this.uncountedDeliveries[path] = 0;
+      }
+    },
   });
+
+  /** Count `count` events written to clients by `path`. */
+  delivered(path: DeliveryPath, count = 1): void {
+    this.uncountedDeliveries[path] += count;
+  }
 
   readonly streamsEnded = new Counter({
     name: 'postline_streams_ended_total',
@@ -81,7 +98,6 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
     // Every series exists from the start, so dashboards and rate() see zeros rather than gaps.
     for (const kind of ['stream', 'poll']) this.subscribers.set({ kind }, 0);
-    for (const path of ['sse', 'ndjson', 'poll'] satisfies DeliveryPath[]) this.eventsDelivered.inc({ path }, 0);
     for (const limit of ['user', 'sign-in', 'login-failures', 'streams', 'polls'] satisfies LimitName[]) this.rateLimited.inc({ limit }, 0);
   }
 

@@ -134,13 +134,13 @@ describe('SSE and NDJSON framing (property-based)', () => {
       fc.property(envelope, fc.option(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }), (fields, id) => {
         const json = JSON.stringify({ ...(id !== undefined && { id: String(id) }), ...fields });
         const event = new Deliverable(id, fields.type, json, []);
-        const { frames } = EventStreamParser.parse(event.sse.read());
+        const { frames } = EventStreamParser.parse(event.sse.toString());
         assert.equal(frames.length, 1);
         assert.equal(frames[0]!.id, id === undefined ? undefined : String(id));
         assert.equal(frames[0]!.event, fields.type);
         assert.equal(frames[0]!.retry, undefined);
         assert.deepEqual(JSON.parse(frames[0]!.data!), JSON.parse(json));
-        const lines = event.ndjson.split('\n');
+        const lines = event.ndjson.toString().split('\n');
         assert.deepEqual(lines.slice(1), [''], 'one NDJSON line');
         assert.deepEqual(JSON.parse(lines[0]!), JSON.parse(json));
       }),
@@ -152,7 +152,7 @@ describe('SSE and NDJSON framing (property-based)', () => {
     fc.assert(
       fc.property(hostileString, hostileValue, (threadId, data) => {
         const event = Deliverable.ephemeral('typing', { threadId, at: new Date(0).toISOString(), data }, []);
-        const { frames } = EventStreamParser.parse(event.sse.read());
+        const { frames } = EventStreamParser.parse(event.sse.toString());
         assert.equal(frames.length, 1);
         assert.equal(frames[0]!.id, undefined);
         assert.deepEqual(JSON.parse(frames[0]!.data!), JSON.parse(event.json));

@@ -10,8 +10,8 @@ const asText = (data: unknown) => data as string;
  * however many connections receive it.
  */
 export class Deliverable {
-  private sseFrame: EventBuffer | undefined;
-  private ndjsonLine: string | undefined;
+  private sseFrame: Buffer | undefined;
+  private ndjsonLine: Buffer | undefined;
   private audienceSet: Set<string> | undefined;
 
   constructor(
@@ -41,25 +41,28 @@ export class Deliverable {
     return this.audienceSet.has(userId);
   }
 
-  /** The SSE frame: `id:` (durable only), `event:`, `data:`. */
-  get sse(): EventBuffer {
+  /**
+   * The SSE frame (`id:` for durable events only, `event:`, `data:`), framed by better-sse and
+   * encoded once: every stream writes the same bytes.
+   */
+  get sse(): Buffer {
     if (!this.sseFrame) {
       const frame = new EventBuffer({ serializer: asText });
       if (this.id !== undefined) frame.id(String(this.id));
-      this.sseFrame = frame.event(this.type).data(this.json).dispatch();
+      this.sseFrame = Buffer.from(frame.event(this.type).data(this.json).dispatch().read());
     }
     return this.sseFrame;
   }
 
-  /** Drop the cached frames (after the live dispatch), keeping only the JSON. */
+  /** Drop the encoded frames (after the live dispatch), keeping only the JSON. */
   forgetWireFormats(): void {
     this.sseFrame = undefined;
     this.ndjsonLine = undefined;
   }
 
-  /** The envelope as one line of NDJSON. */
-  get ndjson(): string {
-    this.ndjsonLine ??= `${this.json}\n`;
+  /** The envelope as one line of NDJSON, encoded once. */
+  get ndjson(): Buffer {
+    this.ndjsonLine ??= Buffer.from(`${this.json}\n`);
     return this.ndjsonLine;
   }
 }

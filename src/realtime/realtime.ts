@@ -174,7 +174,7 @@ export class Realtime {
     options.onClientGone(() => waiter.cancel());
     try {
       const outcome = await waiter.wait(this.feed, options.timeoutMs);
-      if (outcome.kind === 'events') this.metrics.eventsDelivered.inc({ path: 'poll' }, outcome.events.length);
+      if (outcome.kind === 'events') this.metrics.delivered('poll', outcome.events.length);
       return outcome;
     } finally {
       cancelExpiry();

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createEventBuffer, createSession, type Session } from 'better-sse';
 import type { Deliverable } from './deliverable.js';
+import { NodeSseConnection } from './sse-connection.js';
 import { Stream } from './stream.js';
 
 /** Old IE and buffering proxies hold back a response until they have seen about 2 KiB. */
@@ -15,19 +16,23 @@ export class SseStream extends Stream {
 
   /** Send the head, a padding comment and the `retry:` hint; keep-alive comments follow. */
   override async open(req: IncomingMessage): Promise<void> {
-    this.session = await createSession(req, this.res, {
+    const connection = new NodeSseConnection(req, this.res, { 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+    this.session = await createSession(connection, {
       // We read the resume point ourselves: it may also come as ?last_event_id or ?since.
       trustClientEventId: false,
       retry: null,
       keepAlive: null, // see Stream.startHeartbeat
-      headers: { 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' },
     });
     await this.session.batch(createEventBuffer().comment(PADDING).dispatch().retry(this.settings.retryMs).dispatch());
     this.startHeartbeat();
   }
 
+  /**
+   * The hot path of fan-out: the event's bytes, encoded once per instance, straight onto the
+   * response (better-sse's batch() would turn them back into a string and add a promise per write).
+   */
   protected write(event: Deliverable): void {
-    void this.session?.batch(event.sse);
+    this.res.write(event.sse);
   }
 
   protected writeHeartbeat(): void {

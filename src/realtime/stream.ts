@@ -118,7 +118,7 @@ export abstract class Stream extends Subscription {
       return;
     }
     this.write(event);
-    this.metrics.eventsDelivered.inc({ path: this.path });
+    this.metrics.delivered(this.path);
   }
 
   protected overflow(): void {

@@ -25,9 +25,12 @@ export const LOAD_TEST_ENV = {
   POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '0',
 };
 
-/** `src/main.ts` in its own process, as `npm start` runs it, with `env` on top of a quiet base. */
-export function spawnServer(env: Record<string, string | undefined>): ServerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/**
+ * `src/main.ts` in its own process, as `npm start` runs it, with `env` on top of a quiet base and
+ * `nodeFlags` (e.g. `--cpu-prof`) for node itself.
+ */
+export function spawnServer(env: Record<string, string | undefined>, nodeFlags: string[] = []): ServerProcess {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
