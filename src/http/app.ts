@@ -22,6 +22,32 @@ const noStore: RequestHandler = (_req, res, next) => {
 };
 
 /**
+ * helmet, tuned per kind of answer. Pages (the demo) get helmet's full set with a CSP for them.
+ * API answers (JSON, streams, problems) are never rendered, so they get the headers that matter
+ * for them (nosniff, no-referrer, HSTS, framing, a deny-all CSP) and skip the legacy browser
+ * headers: at long-poll rates those hundreds of bytes per answer cost more than the answer.
+ */
+function securityHeaders(): RequestHandler {
+  const referrerPolicy = { policy: 'no-referrer' as const };
+  const forPages = helmet({
+    referrerPolicy,
+    // Served over plain HTTP on intranets too: upgrading subresources to HTTPS would break the page.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
+  const forApi = helmet({
+    referrerPolicy,
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    crossOriginOpenerPolicy: false,
+    originAgentCluster: false,
+    xDnsPrefetchControl: false,
+    xDownloadOptions: false,
+    xPermittedCrossDomainPolicies: false,
+    xXssProtection: false,
+  });
+  return (req, res, next) => (req.path.startsWith('/v1/') ? forApi : forPages)(req, res, next);
+}
+
+/**
  * The Express application. Order matters: logging, security headers and CORS first; then the
  * probes and the browser files (client and demo page); then the API (body parsing, sign-in,
  * authentication, per-user rate limit, routes); then 404 and the one error handler.
@@ -44,13 +70,7 @@ export function createApp(ctx: AppContext): Express {
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     }),
   );
-  app.use(
-    helmet({
-      referrerPolicy: { policy: 'no-referrer' },
-      // Served over plain HTTP on intranets too: upgrading subresources to HTTPS would break the page.
-      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-    }),
-  );
+  app.use(securityHeaders());
   if (ctx.config.corsOrigins.length > 0) {
     app.use(
       cors({
