@@ -25,6 +25,7 @@ const envSchema = z.object({
   POSTLINE_AUTH_RATE_LIMIT_PER_MIN: wholeNumber(0, 1_000_000).default(20),
   POSTLINE_LOGIN_FAILURES_PER_MIN: wholeNumber(0, 1_000_000).default(10),
   POSTLINE_SCRYPT_COST: wholeNumber(10, 20).default(15),
+  POSTLINE_SESSION_CACHE_MS: wholeNumber(0, 60_000).default(1000),
   POSTLINE_TOKEN_TTL_HOURS: wholeNumber(1, 24 * 365).default(24 * 30),
   POSTLINE_CORS_ORIGINS: z
     .string()
@@ -81,6 +82,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
     authRateLimitPerMin: env.POSTLINE_AUTH_RATE_LIMIT_PER_MIN,
     loginFailuresPerMin: env.POSTLINE_LOGIN_FAILURES_PER_MIN,
     scryptCostLog2: env.POSTLINE_SCRYPT_COST,
+    sessionCacheMs: env.POSTLINE_SESSION_CACHE_MS,
     tokenTtlMs: env.POSTLINE_TOKEN_TTL_HOURS * 3600_000,
     corsOrigins: env.POSTLINE_CORS_ORIGINS,
     trustProxy: parseTrustProxy(env.POSTLINE_TRUST_PROXY),

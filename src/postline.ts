@@ -7,6 +7,7 @@ import { answerClientError } from './http/problem.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Maintenance } from './maintenance.js';
+import { SessionCache } from './auth/session-cache.js';
 import { Realtime } from './realtime/realtime.js';
 import { SendQueue } from './store/messages.js';
 
@@ -32,7 +33,8 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   const sendQueue = new SendQueue(pool);
   // The metrics read the hub at scrape time, and the real-time side reports to the metrics.
   const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes() });
-  const realtime = new Realtime(config, pool, databaseUrl, metrics, logger);
+  const sessions: SessionCache = new SessionCache(pool, () => realtime.listening, config.sessionCacheMs);
+  const realtime = new Realtime(config, pool, databaseUrl, metrics, sessions, logger);
   await realtime.start();
   const maintenance = new Maintenance(pool, config.retentionMs, logger, () => realtime.feed.refreshBounds());
   maintenance.start();
@@ -45,6 +47,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     sendQueue,
     realtime,
     metrics,
+    sessions,
     isReady: async () => {
       if (draining || !realtime.listening) return false;
       try {

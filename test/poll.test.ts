@@ -11,6 +11,15 @@ const t = useInstances({ env: { POSTLINE_MAX_POLLS_PER_USER: '2' } });
 
 const pair = () => createPair(t.app.url);
 
+/**
+ * Wait until the instance has read everything committed. An answer served from the instance's
+ * memory holds what it has read; what it has not read yet comes with the next poll.
+ */
+async function caughtUp(): Promise<void> {
+  const [{ head }] = (await t.db.query<{ head: string }>('SELECT coalesce(max(id), 0) AS head FROM events')) as [{ head: string }];
+  await waitFor(() => t.app.realtime.feed.cursor >= Number(head), 5000, 'the feed to catch up');
+}
+
 test('without a cursor it answers at once with the head; with one, the missed events in order', async () => {
   const { alice, bob, threadId } = await pair();
   const start = await poll(t.app.url, bob.token);
@@ -20,6 +29,7 @@ test('without a cursor it answers at once with the head; with one, the missed ev
   assert.equal(start.headers['cache-control'], 'no-store');
   const sent = [];
   for (let i = 0; i < 20; i++) sent.push(await sendMessage(t.app.url, alice, threadId, `m${i}`));
+  await caughtUp();
   const answer = await poll(t.app.url, bob.token, { cursor: start.cursor, timeout: 5 });
   assert.deepEqual(answer.events.map((e) => e.data), sent, JSON.stringify(answer.events.map((e) => [e.type, e.id])));
   assert.equal(answer.cursor, answer.events.at(-1)!.id);
@@ -58,6 +68,7 @@ test('answers carry at most 100 events; the cursor picks up the rest', async () 
   const { alice, bob, threadId } = await pair();
   const { cursor } = await poll(t.app.url, bob.token);
   await Promise.all(Array.from({ length: 130 }, (_, i) => sendMessage(t.app.url, alice, threadId, `bulk ${i}`)));
+  await caughtUp();
   const first = await poll(t.app.url, bob.token, { cursor, timeout: 5 });
   assert.equal(first.events.length, 100);
   const second = await poll(t.app.url, bob.token, { cursor: first.cursor, timeout: 5 });

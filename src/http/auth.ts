@@ -1,9 +1,9 @@
 import { parseCookie } from 'cookie';
 import type { Request, RequestHandler, Response } from 'express';
-import type { Pool } from 'pg';
+import type { SessionCache } from '../auth/session-cache.js';
 import { hashToken, looksLikeToken } from '../auth/tokens.js';
 import { UnauthorizedProblem } from '../errors.js';
-import { findSession, type AuthenticatedSession } from '../store/sessions.js';
+import type { AuthenticatedSession } from '../store/sessions.js';
 
 /** The HttpOnly cookie login and register set; honoured on the two stream endpoints only (no CSRF). */
 export const SESSION_COOKIE = 'postline_session';
@@ -38,18 +38,18 @@ function presentedToken(req: Request, sources: TokenSources): string | undefined
 }
 
 /** Resolve the caller's session from a token, or throw 401. */
-export async function resolveSession(pool: Pool, req: Request, sources: TokenSources): Promise<AuthenticatedSession> {
+export async function resolveSession(sessions: SessionCache, req: Request, sources: TokenSources): Promise<AuthenticatedSession> {
   const token = presentedToken(req, sources);
   if (token === undefined) throw new UnauthorizedProblem();
-  const session = looksLikeToken(token) ? await findSession(pool, hashToken(token)) : undefined;
+  const session = looksLikeToken(token) ? await sessions.find(hashToken(token)) : undefined;
   if (!session) throw new UnauthorizedProblem('The access token is invalid, expired or revoked.', true);
   return session;
 }
 
 /** Middleware: 401 unless the request carries a live token; sets `req.auth`. */
-export function authenticate(pool: Pool, sources: TokenSources = { query: false, cookie: false }): RequestHandler {
+export function authenticate(sessions: SessionCache, sources: TokenSources = { query: false, cookie: false }): RequestHandler {
   return async (req, _res, next) => {
-    req.auth = await resolveSession(pool, req, sources);
+    req.auth = await resolveSession(sessions, req, sources);
     next();
   };
 }

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { SessionCache } from '../auth/session-cache.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -13,6 +14,8 @@ export interface AppContext {
   sendQueue: SendQueue;
   realtime: Realtime;
   metrics: Metrics;
+  /** Token lookups (shared with the real-time side, which hears of revocations). */
+  sessions: SessionCache;
   /** True when Postgres answers and the LISTEN connection is up. */
   isReady: () => Promise<boolean>;
 }

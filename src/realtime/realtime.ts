@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
+import type { SessionCache } from '../auth/session-cache.js';
 import type { Config } from '../config.js';
 import { ServiceUnavailableProblem, TooManyRequestsProblem } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -59,6 +60,7 @@ export class Realtime {
     private readonly pool: Pool,
     databaseUrl: string,
     private readonly metrics: Metrics,
+    private readonly sessions: SessionCache,
     private readonly logger: Logger,
   ) {
     this.hub = new Hub(metrics);
@@ -80,6 +82,7 @@ export class Realtime {
         onEphemeral: (payload) => this.onEphemeral(payload),
         onReconnected: () => {
           metrics.listenerReconnects.inc();
+          sessions.clear(); // revocations sent while deaf were missed
           void this.feed.catchUp();
           this.presence.resync().catch((error: unknown) => logger.warn({ err: error }, 'presence resync failed'));
         },
@@ -225,6 +228,7 @@ export class Realtime {
         void this.dispatchPresence(notice);
         break;
       case 'revoked':
+        this.sessions.forget(notice.sessionId);
         this.hub.endSession(notice.sessionId);
         break;
     }

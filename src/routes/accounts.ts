@@ -52,7 +52,10 @@ export function accountRoutes(ctx: AppContext): Router {
   const router = Router();
 
   router.delete('/sessions/current', async (req, res) => {
-    await deleteSession(ctx.pool, requireAuth(req).sessionId);
+    const { sessionId } = requireAuth(req);
+    await deleteSession(ctx.pool, sessionId);
+    ctx.sessions.forget(sessionId); // other instances forget it on the revocation NOTIFY
+
     clearSessionCookie(req, res);
     res.status(204).end();
   });
