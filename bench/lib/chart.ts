@@ -23,6 +23,7 @@ export async function renderChart(results: ChartInput): Promise<string> {
   const spec: vegaLite.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'postline benchmark (baselines measured in the same run)',
+    resolve: { scale: { color: 'independent' } },
     hconcat: [
       {
         title: 'End-to-end POST→delivery latency (ms)',
@@ -33,7 +34,7 @@ export async function renderChart(results: ChartInput): Promise<string> {
           x: { field: 'percentile', type: 'nominal', sort: ['p50', 'p90', 'p99', 'max'], title: null },
           xOffset: { field: 'path' },
           y: { field: 'ms', type: 'quantitative', title: 'ms', scale: { type: 'symlog' } },
-          color: { field: 'path', type: 'nominal', title: null },
+          color: { field: 'path', type: 'nominal', title: null, scale: { range: ['#1f77b4', '#ff7f0e'] } },
         },
       },
       {
@@ -45,7 +46,7 @@ export async function renderChart(results: ChartInput): Promise<string> {
           column: { field: 'figure', type: 'nominal', title: null },
           x: { field: 'who', type: 'nominal', title: null },
           y: { field: 'value', type: 'quantitative', title: null },
-          color: { field: 'who', type: 'nominal', title: null, scale: { range: ['#999999', '#1f77b4'] } },
+          color: { field: 'who', type: 'nominal', title: null, scale: { domain: ['baseline', 'postline'], range: ['#999999', '#2ca02c'] } },
         },
         resolve: { scale: { y: 'independent' } },
       },
