@@ -6,7 +6,7 @@ import { UnauthorizedProblem } from '../errors.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
 
 /** The HttpOnly cookie login and register set; honoured on the two stream endpoints only (no CSRF). */
-export const SESSION_COOKIE = 'postline_session';
+const SESSION_COOKIE = 'postline_session';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -60,11 +60,13 @@ export function requireAuth(req: Request): AuthenticatedSession {
   return req.auth;
 }
 
-/** Set the session cookie: HttpOnly, SameSite=Lax, scoped to the API, Secure over HTTPS. */
+/** The session cookie's attributes: HttpOnly, SameSite=Lax, scoped to the API, Secure over HTTPS. */
+const cookieAttributes = (req: Request) => ({ httpOnly: true, sameSite: 'lax' as const, secure: req.secure, path: '/v1' });
+
 export function setSessionCookie(req: Request, res: Response, token: string, maxAgeMs: number): void {
-  res.cookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/v1', maxAge: maxAgeMs });
+  res.cookie(SESSION_COOKIE, token, { ...cookieAttributes(req), maxAge: maxAgeMs });
 }
 
 export function clearSessionCookie(req: Request, res: Response): void {
-  res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/v1' });
+  res.clearCookie(SESSION_COOKIE, cookieAttributes(req));
 }

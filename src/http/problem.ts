@@ -30,7 +30,7 @@ function problemJson(problem: Problem): string {
 }
 
 /** Write an RFC 9457 problem answer. */
-export function sendProblem(res: Response, problem: Problem): void {
+function sendProblem(res: Response, problem: Problem): void {
   for (const [name, value] of Object.entries(problem.extra.headers ?? {})) res.setHeader(name, value);
   res.status(problem.status).type('application/problem+json').send(problemJson(problem));
 }

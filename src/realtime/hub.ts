@@ -61,12 +61,6 @@ export class Hub {
     return bytes;
   }
 
-  get size(): number {
-    let size = 0;
-    for (const set of this.byUser.values()) size += set.size;
-    return size;
-  }
-
   private subscribers(): Subscriber[] {
     return [...this.byUser.values()].flatMap((set) => [...set]);
   }

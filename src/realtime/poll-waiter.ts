@@ -4,7 +4,7 @@ import { resetEvent, resumeAfter } from './resume.js';
 import { Subscription, type EndReason } from './subscriber.js';
 
 /** Most events in one long-poll answer. */
-export const POLL_BATCH = 100;
+const POLL_BATCH = 100;
 
 export type PollOutcome =
   | { kind: 'events'; events: Deliverable[]; cursor: number }

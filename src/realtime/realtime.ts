@@ -19,7 +19,7 @@ import { PollWaiter, type PollOutcome } from './poll-waiter.js';
 import { PresenceTracker } from './presence.js';
 import { SseStream } from './sse-stream.js';
 import type { StreamSettings } from './stream.js';
-import type { Subscriber } from './subscriber.js';
+import type { Subscriber, SubscriberKind } from './subscriber.js';
 
 /** What travels on the ephemeral channel (see sql/003_realtime.sql and store/sessions.ts). */
 type EphemeralNotice =
@@ -120,13 +120,9 @@ export class Realtime {
     res: ServerResponse,
     options: { auth: AuthenticatedSession; from: number | undefined; format: 'sse' | 'ndjson' },
   ): Promise<void> {
-    const userId = options.auth.user.id;
-    this.refuseWhileStopping();
-    if (this.hub.count(userId, 'stream') >= this.config.maxStreamsPerUser) {
-      throw new TooManyRequestsProblem('streams', `At most ${this.config.maxStreamsPerUser} open streams per user.`, 5);
-    }
+    this.admit(options.auth, 'stream');
     const init = {
-      userId,
+      userId: options.auth.user.id,
       sessionId: options.auth.sessionId,
       cursorAtRegistration: this.feed.cursor,
       from: options.from,
@@ -134,14 +130,7 @@ export class Realtime {
       metrics: this.metrics,
     };
     const stream = options.format === 'ndjson' ? new NdjsonStream(res, init) : new SseStream(res, init);
-    this.hub.add(stream);
-    this.presence.acquire(userId);
-    const cancelExpiry = endAtExpiry(stream, options.auth);
-    stream.onClosed(() => {
-      cancelExpiry();
-      this.hub.remove(stream);
-      this.presence.release(userId, 'stream');
-    });
+    stream.onClosed(this.register(stream, options.auth));
     let resume;
     try {
       resume = await stream.prepare(this.feed);
@@ -165,24 +154,16 @@ export class Realtime {
     timeoutMs: number;
     onClientGone: (cancel: () => void) => void;
   }): Promise<PollOutcome> {
-    const userId = options.auth.user.id;
-    this.refuseWhileStopping();
-    if (this.hub.count(userId, 'poll') >= this.config.maxPollsPerUser) {
-      throw new TooManyRequestsProblem('polls', `At most ${this.config.maxPollsPerUser} waiting polls per user.`, 5);
-    }
-    const waiter = new PollWaiter(userId, options.auth.sessionId, options.cursor, this.feed.cursor, () => this.feed.cursor);
-    this.hub.add(waiter);
-    this.presence.acquire(userId);
-    const cancelExpiry = endAtExpiry(waiter, options.auth);
+    this.admit(options.auth, 'poll');
+    const waiter = new PollWaiter(options.auth.user.id, options.auth.sessionId, options.cursor, this.feed.cursor, () => this.feed.cursor);
+    const unregister = this.register(waiter, options.auth);
     options.onClientGone(() => waiter.cancel());
     try {
       const outcome = await waiter.wait(this.feed, options.timeoutMs);
       if (outcome.kind === 'events') this.metrics.delivered('poll', outcome.events.length);
       return outcome;
     } finally {
-      cancelExpiry();
-      this.hub.remove(waiter);
-      this.presence.release(userId, 'poll');
+      unregister();
     }
   }
 
@@ -202,8 +183,29 @@ export class Realtime {
     await this.listener.stop();
   }
 
-  private refuseWhileStopping(): void {
+  /** Refuse a new stream or poll while stopping (it would hold up the drain) or over the user's cap. */
+  private admit(auth: AuthenticatedSession, kind: SubscriberKind): void {
     if (this.stopping) throw new ServiceUnavailableProblem('This instance is shutting down; reconnect to another.');
+    const [limit, cap, what] =
+      kind === 'stream'
+        ? (['streams', this.config.maxStreamsPerUser, 'open streams'] as const)
+        : (['polls', this.config.maxPollsPerUser, 'waiting polls'] as const);
+    if (this.hub.count(auth.user.id, kind) >= cap) throw new TooManyRequestsProblem(limit, `At most ${cap} ${what} per user.`, 5);
+  }
+
+  /**
+   * Hand `subscriber` its user's events (before it reads its backlog), count it as the user being
+   * connected, and end it when the token expires. Returns what undoes all that.
+   */
+  private register(subscriber: Subscriber, auth: AuthenticatedSession): () => void {
+    this.hub.add(subscriber);
+    this.presence.acquire(subscriber.userId);
+    const cancelExpiry = endAtExpiry(subscriber, auth);
+    return () => {
+      cancelExpiry();
+      this.hub.remove(subscriber);
+      this.presence.release(subscriber.userId, subscriber.kind);
+    };
   }
 
   private onEphemeral(payload: string): void {
