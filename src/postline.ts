@@ -2,14 +2,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
-import { createApp } from './http/app.js';
+import { createApp } from './app.js';
 import { answerClientError } from './http/problem.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Maintenance } from './maintenance.js';
 import { SessionCache } from './auth/session-cache.js';
 import { Realtime } from './realtime/realtime.js';
-import { SendQueue } from './store/messages.js';
+import { SendQueue } from './store/send-queue.js';
 
 export interface Instance {
   /** Base URL the instance serves on, e.g. http://127.0.0.1:3000 */

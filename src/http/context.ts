@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Realtime } from '../realtime/realtime.js';
-import type { SendQueue } from '../store/messages.js';
+import type { SendQueue } from '../store/send-queue.js';
 
 /** What the HTTP layer needs from the rest of the instance. */
 export interface AppContext {

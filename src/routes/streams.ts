@@ -3,8 +3,7 @@ import type { SessionCache } from '../auth/session-cache.js';
 import { UnauthorizedProblem } from '../errors.js';
 import { authenticate, requireAuth, resolveSession } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import { eventCursor, parse, pollQuery, presenceQuery, streamQuery } from '../http/validate.js';
-import { presenceOf } from '../store/presence.js';
+import { eventCursor, parse, pollQuery, streamQuery } from '../http/validate.js';
 
 const STREAM_TOKEN_SOURCES = { query: true, cookie: true };
 const RESUME_PARAMETERS = ['lastEventId', 'last_event_id', 'since'] as const;
@@ -40,7 +39,7 @@ function authenticateStream(sessions: SessionCache): RequestHandler {
   };
 }
 
-/** The delivery endpoints (SSE/NDJSON stream, long-poll) and presence lookups. */
+/** The delivery endpoints: the SSE/NDJSON stream and the long-poll. */
 export function streamRoutes(ctx: AppContext, limitUser: RequestHandler): Router {
   const router = Router();
 
@@ -68,15 +67,5 @@ export function streamRoutes(ctx: AppContext, limitUser: RequestHandler): Router
     res.type('application/json').send(`{"events":[${outcome.events.map((event) => event.json).join(',')}],"cursor":"${outcome.cursor}"}`);
   });
 
-  return router;
-}
-
-/** `GET /v1/presence?userIds=1,2`: who of them is online, for users who share a thread with the caller. */
-export function presenceRoutes(ctx: AppContext): Router {
-  const router = Router();
-  router.get('/presence', async (req, res) => {
-    const { userIds } = parse(presenceQuery, req.query);
-    res.json({ presence: await presenceOf(ctx.pool, requireAuth(req).user.id, userIds) });
-  });
   return router;
 }

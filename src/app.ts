@@ -2,18 +2,19 @@ import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
-import { redactUrl } from '../log.js';
-import { accountRoutes, signInRoutes } from '../routes/accounts.js';
-import { clientFileRoutes } from '../routes/client-files.js';
-import { healthRoutes } from '../routes/health.js';
-import { messageRoutes } from '../routes/messages.js';
-import { presenceRoutes, streamRoutes } from '../routes/streams.js';
-import { threadRoutes } from '../routes/threads.js';
-import { authenticate } from './auth.js';
-import { parseBodies } from './body.js';
-import type { AppContext } from './context.js';
-import { errorHandler, notFoundHandler } from './problem.js';
-import { userLimiter } from './rate-limit.js';
+import { redactUrl } from './log.js';
+import { accountRoutes, signInRoutes } from './routes/accounts.js';
+import { clientFileRoutes } from './routes/client-files.js';
+import { healthRoutes } from './routes/health.js';
+import { messageRoutes } from './routes/messages.js';
+import { presenceRoutes } from './routes/presence.js';
+import { streamRoutes } from './routes/streams.js';
+import { threadRoutes } from './routes/threads.js';
+import { authenticate } from './http/auth.js';
+import { parseBodies } from './http/body.js';
+import type { AppContext } from './http/context.js';
+import { errorHandler, notFoundHandler } from './http/problem.js';
+import { userLimiter } from './http/rate-limit.js';
 
 /** Old mobile browsers cache POST answers; polls and actions must never be served from a cache. */
 const noStore: RequestHandler = (_req, res, next) => {
