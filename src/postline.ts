@@ -7,6 +7,7 @@ import { answerClientError } from './http/problem.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Maintenance } from './maintenance.js';
+import { HostIdentity } from './auth/host-identity.js';
 import { SessionCache } from './auth/session-cache.js';
 import { Realtime } from './realtime/realtime.js';
 import { SendQueue } from './store/send-queue.js';
@@ -48,6 +49,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     realtime,
     metrics,
     sessions,
+    hostIdentity: config.hostIdentity && new HostIdentity(config.hostIdentity, pool, logger),
     isReady: async () => {
       if (draining || !realtime.listening) return false;
       try {

@@ -125,7 +125,7 @@ export function errorHandler(logger: Logger, metrics: Metrics, sseRetryMs: numbe
     const problem = toProblem(error);
     if (problem instanceof TooManyRequestsProblem) metrics.rateLimited.inc({ limit: problem.limit });
     if (!problem || problem.status >= 500) {
-      logger.error({ err: error, method: req.method, path: req.path }, problem ? 'request failed: database unavailable' : 'request failed');
+      logger.error({ err: error, method: req.method, path: req.path }, problem ? `request failed: ${problem.detail}` : 'request failed');
     }
     if (res.headersSent) {
       res.destroy();

@@ -1,7 +1,8 @@
 import { Router, type Request, type Response } from 'express';
+import { HOST_SESSION_PREFIX } from '../auth/host-identity.js';
 import { PasswordHasher } from '../auth/passwords.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
-import { ConflictProblem, UnauthorizedProblem } from '../errors.js';
+import { ConflictProblem, NotFoundProblem, UnauthorizedProblem } from '../errors.js';
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { authAttemptLimiter, LoginFailureLimit } from '../http/rate-limit.js';
@@ -9,9 +10,18 @@ import { loginBody, parse, registerBody, userLookupQuery } from '../http/validat
 import { deleteSession, insertSession } from '../store/sessions.js';
 import { findCredentials, findUsersByUsername, insertUser, type User } from '../store/users.js';
 
-/** POST /v1/users and POST /v1/sessions: public, behind the sign-in rate limit. */
+/**
+ * POST /v1/users and POST /v1/sessions: public, behind the sign-in rate limit. With own accounts
+ * switched off (POSTLINE_OWN_ACCOUNTS=false) both answer 404: users sign in with the host.
+ */
 export function signInRoutes(ctx: AppContext): Router {
   const router = Router();
+  if (!ctx.config.ownAccounts) {
+    router.post(['/users', '/sessions'], () => {
+      throw new NotFoundProblem('Own accounts are switched off here: sign in with the host application.');
+    });
+    return router;
+  }
   const limitAttempts = authAttemptLimiter(ctx.pool, ctx.logger, ctx.config.authRateLimitPerMin);
   const passwords = new PasswordHasher(ctx.config.scryptCostLog2);
   const loginFailures = new LoginFailureLimit(ctx.pool, ctx.config.loginFailuresPerMin);
@@ -53,6 +63,9 @@ export function accountRoutes(ctx: AppContext): Router {
 
   router.delete('/sessions/current', async (req, res) => {
     const { sessionId } = requireAuth(req);
+    if (sessionId.startsWith(HOST_SESSION_PREFIX)) {
+      throw new ConflictProblem('A host token cannot be revoked here: it ends at its exp. Sign out in the host application.');
+    }
     await deleteSession(ctx.pool, sessionId);
     ctx.sessions.forget(sessionId); // other instances forget it on the revocation NOTIFY
 

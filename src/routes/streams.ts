@@ -1,7 +1,6 @@
 import { Router, type Request, type RequestHandler } from 'express';
-import type { SessionCache } from '../auth/session-cache.js';
 import { UnauthorizedProblem } from '../errors.js';
-import { authenticate, requireAuth, resolveSession } from '../http/auth.js';
+import { authenticate, requireAuth, resolveSession, type Identities } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { eventCursor, parse, pollQuery, streamQuery } from '../http/validate.js';
 
@@ -23,11 +22,11 @@ function resumePoint(req: Request): number | undefined {
  * Authenticate a stream (header, ?access_token or cookie). A reconnect (it has a resume point)
  * with a dead token gets 204, which tells EventSource to stop retrying; a first connect gets 401.
  */
-function authenticateStream(sessions: SessionCache): RequestHandler {
+function authenticateStream(identities: Identities): RequestHandler {
   return async (req, res, next) => {
     const from = resumePoint(req);
     try {
-      req.auth = await resolveSession(sessions, req, STREAM_TOKEN_SOURCES);
+      req.auth = await resolveSession(identities, req, STREAM_TOKEN_SOURCES);
     } catch (error) {
       if (error instanceof UnauthorizedProblem && from !== undefined) {
         res.status(204).end();
@@ -43,12 +42,12 @@ function authenticateStream(sessions: SessionCache): RequestHandler {
 export function streamRoutes(ctx: AppContext, limitUser: RequestHandler): Router {
   const router = Router();
 
-  router.get('/events', authenticateStream(ctx.sessions), limitUser, async (req, res) => {
+  router.get('/events', authenticateStream(ctx), limitUser, async (req, res) => {
     const { format } = parse(streamQuery, req.query);
     await ctx.realtime.openStream(req, res, { auth: requireAuth(req), from: resumePoint(req), format });
   });
 
-  router.get('/poll', authenticate(ctx.sessions, STREAM_TOKEN_SOURCES), limitUser, async (req, res) => {
+  router.get('/poll', authenticate(ctx, STREAM_TOKEN_SOURCES), limitUser, async (req, res) => {
     const { cursor, timeout } = parse(pollQuery, req.query);
     const auth = requireAuth(req);
     if (cursor === undefined) {
