@@ -7,6 +7,7 @@ import { accountRoutes, signInRoutes } from './routes/accounts.js';
 import { clientFileRoutes } from './routes/client-files.js';
 import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { presenceRoutes } from './routes/presence.js';
 import { streamRoutes } from './routes/streams.js';
 import { threadRoutes } from './routes/threads.js';
@@ -50,8 +51,8 @@ function securityHeaders(): RequestHandler {
 
 /**
  * The Express application. Order matters: logging, security headers and CORS first; then the
- * probes and the browser files (client and demo page); then the API (body parsing, sign-in,
- * authentication, per-user rate limit, routes); then 404 and the one error handler.
+ * probes and the browser files (client, demo page, API viewer); then the API (body parsing,
+ * sign-in, the OpenAPI document, authentication, per-user rate limit, routes); then 404 and the one error handler.
  */
 export function createApp(ctx: AppContext): Express {
   const app = express();
@@ -89,7 +90,7 @@ export function createApp(ctx: AppContext): Express {
   const v1 = express.Router();
   v1.use(noStore, ...parseBodies());
   const limitUser = userLimiter(ctx.pool, ctx.logger, ctx.config.rateLimitPerMin);
-  v1.use(signInRoutes(ctx));
+  v1.use(signInRoutes(ctx), openApiRoutes());
   // The stream endpoints also take the token from ?access_token or the cookie, so they come first.
   v1.use(streamRoutes(ctx, limitUser));
   v1.use(authenticate(ctx), limitUser);

@@ -126,6 +126,13 @@ export const streamQuery = z.object({
   format: z.enum(['sse', 'ndjson'], { error: 'must be sse or ndjson' }).default('sse'),
 });
 
+/** Every query parameter of `GET /v1/events`: the format and the resume points besides the Last-Event-ID header. */
+export const eventsQuery = streamQuery.extend({
+  lastEventId: eventCursor.optional(),
+  last_event_id: eventCursor.optional(),
+  since: eventCursor.optional(),
+});
+
 export const pollQuery = z.object({
   cursor: eventCursor.optional(),
   timeout: queryInteger(0, 55).default(20),

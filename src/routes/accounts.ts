@@ -6,9 +6,11 @@ import { ConflictProblem, NotFoundProblem, UnauthorizedProblem } from '../errors
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { authAttemptLimiter, LoginFailureLimit } from '../http/rate-limit.js';
-import { loginBody, parse, registerBody, userLookupQuery } from '../http/validate.js';
+import { operations, route } from '../http/operations.js';
+import { parse } from '../http/validate.js';
 import { deleteSession, insertSession } from '../store/sessions.js';
-import { findCredentials, findUsersByUsername, insertUser, type User } from '../store/users.js';
+import type { User } from '../contract.js';
+import { findCredentials, findUsersByUsername, insertUser } from '../store/users.js';
 
 /**
  * POST /v1/users and POST /v1/sessions: public, behind the sign-in rate limit. With own accounts
@@ -17,9 +19,11 @@ import { findCredentials, findUsersByUsername, insertUser, type User } from '../
 export function signInRoutes(ctx: AppContext): Router {
   const router = Router();
   if (!ctx.config.ownAccounts) {
-    router.post(['/users', '/sessions'], () => {
+    const switchedOff = () => {
       throw new NotFoundProblem('Own accounts are switched off here: sign in with the host application.');
-    });
+    };
+    route(router, operations.register, switchedOff);
+    route(router, operations.login, switchedOff);
     return router;
   }
   const limitAttempts = authAttemptLimiter(ctx.pool, ctx.logger, ctx.config.authRateLimitPerMin);
@@ -33,8 +37,8 @@ export function signInRoutes(ctx: AppContext): Router {
     res.status(201).json({ user, token });
   }
 
-  router.post('/users', limitAttempts, async (req, res) => {
-    const input = parse(registerBody, req.body);
+  route(router, operations.register, limitAttempts, async (req, res) => {
+    const input = parse(operations.register.body, req.body);
     const user = await insertUser(ctx.pool, {
       username: input.username,
       displayName: input.displayName ?? input.username,
@@ -44,8 +48,8 @@ export function signInRoutes(ctx: AppContext): Router {
     await startSession(req, res, user);
   });
 
-  router.post('/sessions', limitAttempts, async (req, res) => {
-    const input = parse(loginBody, req.body);
+  route(router, operations.login, limitAttempts, async (req, res) => {
+    const input = parse(operations.login.body, req.body);
     await loginFailures.reserve(input.username);
     const found = await findCredentials(ctx.pool, input.username);
     const valid = await passwords.verify(input.password, found?.passwordHash);
@@ -61,7 +65,7 @@ export function signInRoutes(ctx: AppContext): Router {
 export function accountRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  router.delete('/sessions/current', async (req, res) => {
+  route(router, operations.logout, async (req, res) => {
     const { sessionId } = requireAuth(req);
     if (sessionId.startsWith(HOST_SESSION_PREFIX)) {
       throw new ConflictProblem('A host token cannot be revoked here: it ends at its exp. Sign out in the host application.');
@@ -73,12 +77,12 @@ export function accountRoutes(ctx: AppContext): Router {
     res.status(204).end();
   });
 
-  router.get('/me', (req, res) => {
+  route(router, operations.me, (req, res) => {
     res.json({ user: requireAuth(req).user });
   });
 
-  router.get('/users', async (req, res) => {
-    const { username } = parse(userLookupQuery, req.query);
+  route(router, operations.findUsers, async (req, res) => {
+    const { username } = parse(operations.findUsers.query, req.query);
     res.json({ users: await findUsersByUsername(ctx.pool, username) });
   });
 

@@ -2,7 +2,8 @@ import { Router } from 'express';
 import { BadRequestProblem, NotFoundProblem } from '../errors.js';
 import { requireAuth } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import { clientId, listMessagesQuery, parse, seenBody, sendMessageBody, threadParams, typingBody } from '../http/validate.js';
+import { operations, route } from '../http/operations.js';
+import { parse } from '../http/validate.js';
 import { listMessages } from '../store/messages.js';
 import { markSeen } from '../store/threads.js';
 import { setTyping } from '../store/typing.js';
@@ -10,19 +11,19 @@ import { setTyping } from '../store/typing.js';
 export function messageRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  router.get('/threads/:threadId/messages', async (req, res) => {
-    const { threadId } = parse(threadParams, req.params);
-    const page = parse(listMessagesQuery, req.query);
+  route(router, operations.listMessages, async (req, res) => {
+    const { threadId } = parse(operations.listMessages.params, req.params);
+    const page = parse(operations.listMessages.query, req.query);
     res.json(await listMessages(ctx.pool, { threadId, viewerId: requireAuth(req).user.id, ...page }));
   });
 
-  router.post('/threads/:threadId/messages', async (req, res) => {
+  route(router, operations.sendMessage, async (req, res) => {
     const timer = ctx.metrics.sendLatency.startTimer();
     res.once('finish', () => timer({ status: res.statusCode }));
-    const { threadId } = parse(threadParams, req.params);
-    const input = parse(sendMessageBody, req.body);
+    const { threadId } = parse(operations.sendMessage.params, req.params);
+    const input = parse(operations.sendMessage.body, req.body);
     const headerKey = req.get('Idempotency-Key');
-    const key = headerKey === undefined ? undefined : parse(clientId, headerKey, 'Idempotency-Key');
+    const key = headerKey === undefined ? undefined : parse(operations.sendMessage.headers['Idempotency-Key'].schema, headerKey, 'Idempotency-Key');
     if (key !== undefined && input.clientId !== undefined && key !== input.clientId) {
       throw new BadRequestProblem('Idempotency-Key and clientId differ; send one of them.');
     }
@@ -36,16 +37,16 @@ export function messageRoutes(ctx: AppContext): Router {
     res.status(result.outcome === 'created' ? 201 : 200).json({ message: result.message });
   });
 
-  router.post('/threads/:threadId/typing', async (req, res) => {
-    const { threadId } = parse(threadParams, req.params);
-    const { typing } = parse(typingBody, req.body);
+  route(router, operations.typing, async (req, res) => {
+    const { threadId } = parse(operations.typing.params, req.params);
+    const { typing } = parse(operations.typing.body, req.body);
     if (!(await setTyping(ctx.pool, threadId, requireAuth(req).user.id, typing))) throw new NotFoundProblem('No such thread.');
     res.status(204).end();
   });
 
-  router.post('/threads/:threadId/seen', async (req, res) => {
-    const { threadId } = parse(threadParams, req.params);
-    const { upTo } = parse(seenBody, req.body);
+  route(router, operations.seen, async (req, res) => {
+    const { threadId } = parse(operations.seen.params, req.params);
+    const { upTo } = parse(operations.seen.body, req.body);
     await markSeen(ctx.pool, { threadId, userId: requireAuth(req).user.id, upTo });
     res.status(204).end();
   });

@@ -2,7 +2,8 @@ import { Router, type Request, type RequestHandler } from 'express';
 import { UnauthorizedProblem } from '../errors.js';
 import { authenticate, requireAuth, resolveSession, type Identities } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import { eventCursor, parse, pollQuery, streamQuery } from '../http/validate.js';
+import { operations, route } from '../http/operations.js';
+import { parse, streamQuery } from '../http/validate.js';
 
 const STREAM_TOKEN_SOURCES = { query: true, cookie: true };
 const RESUME_PARAMETERS = ['lastEventId', 'last_event_id', 'since'] as const;
@@ -10,10 +11,10 @@ const RESUME_PARAMETERS = ['lastEventId', 'last_event_id', 'since'] as const;
 /** The resume point of `GET /v1/events`: Last-Event-ID, else ?lastEventId, ?last_event_id, ?since. */
 function resumePoint(req: Request): number | undefined {
   const header = req.get('Last-Event-ID');
-  if (header !== undefined && header !== '') return parse(eventCursor, header, 'Last-Event-ID');
+  if (header !== undefined && header !== '') return parse(operations.events.headers['Last-Event-ID'].schema, header, 'Last-Event-ID');
   for (const name of RESUME_PARAMETERS) {
     const value = req.query[name];
-    if (value !== undefined) return parse(eventCursor, value, name);
+    if (value !== undefined) return parse(operations.events.query.shape[name], value, name);
   }
   return undefined;
 }
@@ -42,13 +43,13 @@ function authenticateStream(identities: Identities): RequestHandler {
 export function streamRoutes(ctx: AppContext, limitUser: RequestHandler): Router {
   const router = Router();
 
-  router.get('/events', authenticateStream(ctx), limitUser, async (req, res) => {
+  route(router, operations.events, authenticateStream(ctx), limitUser, async (req, res) => {
     const { format } = parse(streamQuery, req.query);
     await ctx.realtime.openStream(req, res, { auth: requireAuth(req), from: resumePoint(req), format });
   });
 
-  router.get('/poll', authenticate(ctx, STREAM_TOKEN_SOURCES), limitUser, async (req, res) => {
-    const { cursor, timeout } = parse(pollQuery, req.query);
+  route(router, operations.poll, authenticate(ctx, STREAM_TOKEN_SOURCES), limitUser, async (req, res) => {
+    const { cursor, timeout } = parse(operations.poll.query, req.query);
     const auth = requireAuth(req);
     if (cursor === undefined) {
       res.json({ events: [], cursor: String(await ctx.realtime.head(auth.user.id)) });

@@ -1,16 +1,6 @@
 import type { Pool } from 'pg';
+import type { Message } from '../contract.js';
 import { NotFoundProblem } from '../errors.js';
-
-/** The contract's `message` object. */
-export interface Message {
-  id: string;
-  threadId: string;
-  seq: number;
-  senderId: string;
-  body: string;
-  clientId: string | null;
-  createdAt: string;
-}
 
 const PAGE_WHERE = `m.thread_id = $1 AND ($2::bigint IS NULL OR m.seq < $2) AND ($3::bigint IS NULL OR m.seq > $3)`;
 const PAGE_FORWARD = `SELECT postline_message_json(m) AS message FROM messages m WHERE ${PAGE_WHERE} ORDER BY m.seq ASC LIMIT $4`;

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { User } from './users.js';
+import type { User } from '../contract.js';
 
 export interface AuthenticatedSession {
   sessionId: string;

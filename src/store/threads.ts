@@ -7,20 +7,7 @@ import {
   NotFoundProblem,
   ValidationProblem,
 } from '../errors.js';
-import type { Message } from './messages.js';
-import type { User } from './users.js';
-
-/** The contract's `thread` object. */
-export interface Thread {
-  id: string;
-  kind: 'direct' | 'group';
-  title: string | null;
-  createdBy: string;
-  members: User[];
-  lastMessage: Message | null;
-  unreadCount: number | null;
-  updatedAt: string;
-}
+import type { Thread } from '../contract.js';
 
 const THREAD_NOT_FOUND = 'No such thread.';
 

@@ -1,11 +1,5 @@
 import type { Pool } from 'pg';
-
-/** The contract's `user` object. */
-export interface User {
-  id: string;
-  username: string;
-  displayName: string;
-}
+import type { User } from '../contract.js';
 
 /** Insert a user; undefined when the username is taken. */
 export async function insertUser(

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startInstance, type Instance } from '../../src/postline.js';
+import { recordAnswers } from './answers.js';
 
 export interface TestInstance extends Instance {
   /** Every log line this instance wrote, as raw JSON text. */
@@ -10,7 +11,8 @@ export interface TestInstance extends Instance {
 
 /**
  * A postline instance in this process on a random port, on `databaseUrl` (already migrated).
- * Rate limits are off unless `env` turns them on; `env` overrides any POSTLINE_* setting.
+ * Rate limits are off unless `env` turns them on; `env` overrides any POSTLINE_* setting. Its
+ * answers are recorded for the OpenAPI conformance check (support/answers.ts).
  */
 export async function startTestInstance(databaseUrl: string, env: Record<string, string> = {}): Promise<TestInstance> {
   const config = loadConfig({
@@ -34,5 +36,6 @@ export async function startTestInstance(databaseUrl: string, env: Record<string,
     },
   });
   const instance = await startInstance(config, createLogger(config.logLevel, sink), databaseUrl);
+  recordAnswers(instance.server);
   return Object.assign(instance, { logs });
 }

@@ -1,0 +1,271 @@
+import type { RequestHandler, Router } from 'express';
+import { z } from 'zod';
+import { eventSchema, messageSchema, threadSchema, userSchema } from '../contract.js';
+import {
+  addMemberBody,
+  clientId,
+  createThreadBody,
+  eventCursor,
+  eventsQuery,
+  listMessagesQuery,
+  listThreadsQuery,
+  loginBody,
+  memberParams,
+  pollQuery,
+  presenceQuery,
+  registerBody,
+  seenBody,
+  sendMessageBody,
+  threadParams,
+  typingBody,
+  userLookupQuery,
+} from './validate.js';
+
+/**
+ * Every route of `/v1`, declared once: the route handlers validate with these schemas and are
+ * mounted at these paths (`route()`), and the OpenAPI document (http/openapi.ts) is generated
+ * from the same declarations. A new route is one more entry here.
+ */
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** A success answer: its body schema (none for 204) and media types (default JSON). */
+interface Success {
+  description: string;
+  schema?: z.ZodType;
+  /** Media types other than application/json, each with its own schema. */
+  content?: Record<string, z.ZodType>;
+}
+
+export interface Operation {
+  method: Method;
+  /** Express path below /v1, e.g. `/threads/:threadId`. */
+  path: string;
+  summary: string;
+  description?: string;
+  tag: 'accounts' | 'threads' | 'messages' | 'delivery' | 'presence' | 'meta';
+  /** `token`: Authorization: Bearer; `stream`: also ?access_token= and the session cookie; `none`: public. */
+  auth: 'none' | 'token' | 'stream';
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodObject;
+  headers?: Record<string, { schema: z.ZodType; description: string }>;
+  /** Success statuses and their bodies. */
+  answers: Record<number, Success>;
+  /** Problem answers particular to this operation, with when they happen (the common ones are added by the generator). */
+  problems?: Record<number, string>;
+}
+
+const session = z.object({ user: userSchema, token: z.string() });
+const threadAnswer = z.object({ thread: threadSchema });
+const noContent = (description: string): Success => ({ description });
+const json = (description: string, schema: z.ZodType): Success => ({ description, schema });
+const NO_THREAD = 'No such thread, or the caller is not a member.';
+
+export const operations = {
+  register: {
+    method: 'post',
+    path: '/users',
+    summary: 'Register an account (and sign in)',
+    description: 'Also sets the HttpOnly `postline_session` cookie. With own accounts switched off: 404.',
+    tag: 'accounts',
+    auth: 'none',
+    body: registerBody,
+    answers: { 201: json('The new user and a session token.', session) },
+    problems: { 404: 'Own accounts are switched off (POSTLINE_OWN_ACCOUNTS=false).', 409: 'The username is taken.' },
+  },
+  login: {
+    method: 'post',
+    path: '/sessions',
+    summary: 'Log in',
+    description: 'Also sets the HttpOnly `postline_session` cookie. With own accounts switched off: 404.',
+    tag: 'accounts',
+    auth: 'none',
+    body: loginBody,
+    answers: { 201: json('The user and a new session token.', session) },
+    problems: { 401: 'Wrong username or password.', 404: 'Own accounts are switched off (POSTLINE_OWN_ACCOUNTS=false).' },
+  },
+  logout: {
+    method: 'delete',
+    path: '/sessions/current',
+    summary: 'Log out: the token stops working at once, on every instance',
+    tag: 'accounts',
+    auth: 'token',
+    answers: { 204: noContent('Revoked; its open streams end.') },
+    problems: { 409: 'A host JWT cannot be revoked here; it ends at its exp.' },
+  },
+  me: {
+    method: 'get',
+    path: '/me',
+    summary: 'The caller',
+    tag: 'accounts',
+    auth: 'token',
+    answers: { 200: json('The signed-in user.', z.object({ user: userSchema })) },
+  },
+  findUsers: {
+    method: 'get',
+    path: '/users',
+    summary: 'Find a user by exact username',
+    tag: 'accounts',
+    auth: 'token',
+    query: userLookupQuery,
+    answers: { 200: json('The user with that username, or an empty list.', z.object({ users: z.array(userSchema) })) },
+  },
+  createThread: {
+    method: 'post',
+    path: '/threads',
+    summary: 'Create a thread (a direct one is unique per pair)',
+    tag: 'threads',
+    auth: 'token',
+    body: createThreadBody,
+    answers: { 201: json('The new thread.', threadAnswer), 200: json('The existing direct thread of this pair.', threadAnswer) },
+  },
+  listThreads: {
+    method: 'get',
+    path: '/threads',
+    summary: "The caller's threads, latest activity first",
+    tag: 'threads',
+    auth: 'token',
+    query: listThreadsQuery,
+    answers: { 200: json('A page of threads.', z.object({ threads: z.array(threadSchema) })) },
+  },
+  getThread: {
+    method: 'get',
+    path: '/threads/:threadId',
+    summary: 'One thread',
+    tag: 'threads',
+    auth: 'token',
+    params: threadParams,
+    answers: { 200: json('The thread.', threadAnswer) },
+    problems: { 404: NO_THREAD },
+  },
+  addMember: {
+    method: 'post',
+    path: '/threads/:threadId/members',
+    summary: 'Add a member (any member may)',
+    tag: 'threads',
+    auth: 'token',
+    params: threadParams,
+    body: addMemberBody,
+    answers: { 200: json('The thread with its members.', threadAnswer) },
+    problems: { 404: NO_THREAD, 409: 'A direct thread keeps its two members, or the thread is full.' },
+  },
+  removeMember: {
+    method: 'delete',
+    path: '/threads/:threadId/members/:userId',
+    summary: 'Leave a thread, or (its creator) remove a member',
+    tag: 'threads',
+    auth: 'token',
+    params: memberParams,
+    answers: { 204: noContent('Removed.') },
+    problems: {
+      403: "Only the thread's creator may remove other members.",
+      404: `${NO_THREAD} Or the user is not a member.`,
+      409: 'Direct threads cannot be left.',
+    },
+  },
+  listMessages: {
+    method: 'get',
+    path: '/threads/:threadId/messages',
+    summary: 'A page of messages, in ascending seq',
+    tag: 'messages',
+    auth: 'token',
+    params: threadParams,
+    query: listMessagesQuery,
+    answers: { 200: json('The messages and whether more exist beyond them.', z.object({ messages: z.array(messageSchema), hasMore: z.boolean() })) },
+    problems: { 404: NO_THREAD },
+  },
+  sendMessage: {
+    method: 'post',
+    path: '/threads/:threadId/messages',
+    summary: 'Send a message (idempotent with clientId or Idempotency-Key)',
+    description: 'Answered only after the message is committed.',
+    tag: 'messages',
+    auth: 'token',
+    params: threadParams,
+    body: sendMessageBody,
+    headers: { 'Idempotency-Key': { schema: clientId, description: 'The same as `clientId` (if both are sent they must be equal).' } },
+    answers: {
+      201: json('The new message.', z.object({ message: messageSchema })),
+      200: json('The original message of an earlier send with the same clientId.', z.object({ message: messageSchema })),
+    },
+    problems: { 404: NO_THREAD },
+  },
+  typing: {
+    method: 'post',
+    path: '/threads/:threadId/typing',
+    summary: 'Tell the other members the caller is typing (or stopped)',
+    tag: 'messages',
+    auth: 'token',
+    params: threadParams,
+    body: typingBody,
+    answers: { 204: noContent('Announced (or a repeat within 2 s, not re-sent).') },
+    problems: { 404: NO_THREAD },
+  },
+  seen: {
+    method: 'post',
+    path: '/threads/:threadId/seen',
+    summary: "Move the caller's read marker forward",
+    tag: 'messages',
+    auth: 'token',
+    params: threadParams,
+    body: seenBody,
+    answers: { 204: noContent('Moved (never back).') },
+    problems: { 404: NO_THREAD },
+  },
+  presence: {
+    method: 'get',
+    path: '/presence',
+    summary: 'Who of these users is online (those who share a thread with the caller)',
+    tag: 'presence',
+    auth: 'token',
+    query: presenceQuery,
+    answers: {
+      200: json('Presence of the visible users, in id order.', z.object({ presence: z.array(z.object({ userId: z.string(), online: z.boolean() })) })),
+    },
+  },
+  events: {
+    method: 'get',
+    path: '/events',
+    summary: 'The event stream: Server-Sent Events, or NDJSON with ?format=ndjson',
+    description:
+      'Resumes after `Last-Event-ID` (else `lastEventId`, `last_event_id`, `since`); none: from now. ' +
+      'An event-stream client meeting a server-side failure gets `retry:` and a close (200), never a 5xx.',
+    tag: 'delivery',
+    auth: 'stream',
+    query: eventsQuery,
+    headers: { 'Last-Event-ID': { schema: eventCursor, description: 'Resume after this event id.' } },
+    answers: {
+      200: {
+        description: 'The stream: `id:`/`event:`/`data:` frames whose data is an Event; `:` heartbeats.',
+        content: { 'text/event-stream': z.string(), 'application/x-ndjson': z.string() },
+      },
+      204: noContent('A reconnect (it has a resume point) whose token is no longer valid: stop retrying.'),
+    },
+    problems: { 429: 'Too many open streams for this user on this instance (or the request rate limit).' },
+  },
+  poll: {
+    method: 'get',
+    path: '/poll',
+    summary: 'Long-poll: the events after a cursor, waiting up to `timeout` seconds for the first',
+    tag: 'delivery',
+    auth: 'stream',
+    query: pollQuery,
+    answers: { 200: json('The events (at most 100) and the cursor to send next time.', z.object({ events: z.array(eventSchema), cursor: z.string() })) },
+    problems: { 429: 'Too many waiting polls for this user on this instance (or the request rate limit).' },
+  },
+  openApiDocument: {
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This document (OpenAPI 3.1)',
+    description: 'Browsable at /docs.',
+    tag: 'meta',
+    auth: 'none',
+    answers: { 200: json('The OpenAPI document.', z.record(z.string(), z.unknown())) },
+  },
+} satisfies Record<string, Operation>;
+
+/** Mount `handlers` for `operation` on `router` (a router below /v1). */
+export function route(router: Router, operation: Operation, ...handlers: RequestHandler[]): void {
+  router[operation.method](operation.path, ...handlers);
+}
