@@ -72,7 +72,11 @@ export const operations = {
     auth: 'none',
     body: registerBody,
     answers: { 201: json('The new user and a session token.', session) },
-    problems: { 404: 'Own accounts are switched off (POSTLINE_OWN_ACCOUNTS=false).', 409: 'The username is taken.' },
+    problems: {
+      404: 'Own accounts are switched off (POSTLINE_OWN_ACCOUNTS=false).',
+      409: 'The username is taken.',
+      429: 'Too many sign-in attempts from this address; see `Retry-After`.',
+    },
   },
   login: {
     method: 'post',
@@ -83,7 +87,11 @@ export const operations = {
     auth: 'none',
     body: loginBody,
     answers: { 201: json('The user and a new session token.', session) },
-    problems: { 401: 'Wrong username or password.', 404: 'Own accounts are switched off (POSTLINE_OWN_ACCOUNTS=false).' },
+    problems: {
+      401: 'Wrong username or password.',
+      404: 'Own accounts are switched off (POSTLINE_OWN_ACCOUNTS=false).',
+      429: 'Too many sign-in attempts from this address, or failed logins for this username; see `Retry-After`.',
+    },
   },
   logout: {
     method: 'delete',

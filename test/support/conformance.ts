@@ -63,7 +63,7 @@ export function checkAnswers(openApi: object, answers: RecordedAnswer[]): Confor
     const body = answer.body === undefined ? undefined : (JSON.parse(answer.body) as unknown);
     const route = routes.find(({ pattern, item }) => pattern.test(pathname) && item[method]);
     if (!route) {
-      if (!BEFORE_ROUTING.has(answer.status)) violate(`${method.toUpperCase()} ${pathname.replace(/\d+/g, ':id')} answered ${answer.status} but is not in the document`);
+      if (!BEFORE_ROUTING.has(answer.status)) violate(`${method.toUpperCase()} ${pathname.replace(/\/\d+(?=\/|$)/g, '/:id')} answered ${answer.status} but is not in the document`);
       else if (body !== undefined && !validatorFor(problemRef)(body)) violate(`a ${answer.status} for an unknown route is not a Problem`);
       continue;
     }
