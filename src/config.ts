@@ -5,6 +5,12 @@ import { z } from 'zod';
 /** Signature algorithms a host's key pair may use (HS256 is for POSTLINE_JWT_SECRET only). */
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
 
+/** A Standard Webhooks signing secret: `whsec_` and the base64 of at least 24 random bytes. */
+function isWebhookSecret(value: string): boolean {
+  const base64 = value.startsWith('whsec_') ? value.slice('whsec_'.length) : '';
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(base64) && Buffer.from(base64, 'base64').length >= 24;
+}
+
 /** A non-negative whole number given as an environment string. */
 const wholeNumber = (min: number, max: number) =>
   z
@@ -74,6 +80,16 @@ const envSchema = z.object({
   POSTLINE_JWKS_TIMEOUT_MS: wholeNumber(100, 60_000).default(3000),
   POSTLINE_JWKS_CACHE_MS: wholeNumber(1000, 24 * 3600_000).default(600_000),
   POSTLINE_JWKS_COOLDOWN_MS: wholeNumber(0, 3600_000).default(30_000),
+  POSTLINE_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  POSTLINE_WEBHOOK_SECRET: z
+    .string()
+    .refine(isWebhookSecret, 'must be a Standard Webhooks secret: whsec_ followed by base64 (at least 24 bytes)')
+    .optional(),
+  POSTLINE_WEBHOOK_GRACE_MS: wholeNumber(0, 3600_000).default(10_000),
+  POSTLINE_WEBHOOK_TIMEOUT_MS: wholeNumber(100, 60_000).default(5000),
+  POSTLINE_WEBHOOK_MAX_ATTEMPTS: wholeNumber(1, 100).default(8),
+  POSTLINE_WEBHOOK_RETRY_MS: wholeNumber(10, 3600_000).default(5000),
+  POSTLINE_WEBHOOK_POLL_MS: wholeNumber(10, 60_000).default(1000),
 });
 
 export type Config = ReturnType<typeof toConfig>;
@@ -145,6 +161,23 @@ function hostIdentity(env: z.infer<typeof envSchema>) {
 
 export type HostIdentitySettings = NonNullable<ReturnType<typeof hostIdentity>>;
 
+/** The push webhook (undefined: off); the secret is required with the URL. */
+function pushWebhook(env: z.infer<typeof envSchema>) {
+  if (env.POSTLINE_WEBHOOK_URL === undefined) return undefined;
+  if (env.POSTLINE_WEBHOOK_SECRET === undefined) throw new ConfigError('invalid POSTLINE_WEBHOOK_SECRET: is required with POSTLINE_WEBHOOK_URL');
+  return {
+    url: new URL(env.POSTLINE_WEBHOOK_URL),
+    secret: env.POSTLINE_WEBHOOK_SECRET,
+    graceMs: env.POSTLINE_WEBHOOK_GRACE_MS,
+    timeoutMs: env.POSTLINE_WEBHOOK_TIMEOUT_MS,
+    maxAttempts: env.POSTLINE_WEBHOOK_MAX_ATTEMPTS,
+    retryMs: env.POSTLINE_WEBHOOK_RETRY_MS,
+    pollMs: env.POSTLINE_WEBHOOK_POLL_MS,
+  };
+}
+
+export type WebhookSettings = NonNullable<ReturnType<typeof pushWebhook>>;
+
 function toConfig(env: z.infer<typeof envSchema>) {
   return {
     port: env.PORT,
@@ -181,6 +214,8 @@ function toConfig(env: z.infer<typeof envSchema>) {
     ownAccounts: env.POSTLINE_OWN_ACCOUNTS === 'true',
     /** The host application's JWTs, when configured. */
     hostIdentity: hostIdentity(env),
+    /** The push webhook for recipients who did not receive a message, when configured. */
+    webhook: pushWebhook(env),
   };
 }
 

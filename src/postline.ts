@@ -10,6 +10,8 @@ import { Maintenance } from './maintenance.js';
 import { HostIdentity } from './auth/host-identity.js';
 import { SessionCache } from './auth/session-cache.js';
 import { Realtime } from './realtime/realtime.js';
+import { WebhookDispatcher } from './push/webhook-dispatcher.js';
+import { pendingJobCount, setPushSettings } from './store/push-jobs.js';
 import { SendQueue } from './store/send-queue.js';
 
 export interface Instance {
@@ -33,12 +35,15 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   const pool = createPool(databaseUrl, config.dbPoolSize, logger);
   const sendQueue = new SendQueue(pool);
   // The metrics read the hub at scrape time, and the real-time side reports to the metrics.
-  const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes() });
+  const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes(), pendingWebhookJobs: () => pendingJobCount(pool) });
   const sessions: SessionCache = new SessionCache(pool, () => realtime.listening, config.sessionCacheMs);
   const realtime = new Realtime(config, pool, databaseUrl, metrics, sessions, logger);
   await realtime.start();
   const maintenance = new Maintenance(pool, config.retentionMs, logger, () => realtime.feed.refreshBounds());
   maintenance.start();
+  // Every instance says whether messages get push jobs from now on (all share one configuration).
+  const webhooks = config.webhook && new WebhookDispatcher(pool, config.webhook, metrics, logger);
+  await (webhooks ? webhooks.start() : setPushSettings(pool, false, 0));
   /** Set by stop(): the instance is draining and must get no new work. */
   let draining = false;
   const app = createApp({
@@ -97,6 +102,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
       // Streams end (clients resume elsewhere with their last id) and waiting polls answer now.
       await realtime.stop();
       await maintenance.stop();
+      await webhooks?.stop();
       await closed;
       clearInterval(closeIdle);
       await sendQueue.drain();

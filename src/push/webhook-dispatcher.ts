@@ -1,0 +1,128 @@
+import type { Pool, PoolClient } from 'pg';
+import { Webhook } from 'standardwebhooks';
+import type { WebhookSettings } from '../config.js';
+import { inTransaction } from '../db/pool.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { claimDueJobs, finishJob, pushSubject, retryJob, setPushSettings, type PushJob } from '../store/push-jobs.js';
+
+/** Jobs claimed per transaction; their deliveries run concurrently. */
+const BATCH = 16;
+/** The longest wait between two attempts at one job. */
+const MAX_RETRY_DELAY_MS = 3600_000;
+
+/** The event type of the webhook's payload. */
+export const PUSH_EVENT_TYPE = 'message.unreceived';
+
+/** The instance is stopping: the attempt is abandoned and its job stays as it was. */
+class Stopping extends Error {}
+
+/**
+ * Delivers the push webhook: every instance looks for due jobs now and then (never on the send
+ * path: sends only write the job, in their own transaction, by trigger), claims them with
+ * FOR UPDATE SKIP LOCKED (so each job is with one instance at a time), works out who has not
+ * received the message, and POSTs it signed per Standard Webhooks. A failed attempt is retried
+ * with exponential backoff (`retryMs`, doubling, at most an hour) until `maxAttempts`, then the
+ * job is `failed`. A crash leaves its jobs pending: they are delivered again, under the same
+ * `webhook-id` (`push_<job id>`), so delivery is at least once.
+ */
+export class WebhookDispatcher {
+  private readonly signer: Webhook;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly settings: WebhookSettings,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {
+    this.signer = new Webhook(settings.secret);
+  }
+
+  async start(): Promise<void> {
+    await setPushSettings(this.pool, true, this.settings.graceMs);
+    this.timer = setInterval(() => void this.run(), this.settings.pollMs);
+    this.timer.unref();
+  }
+
+  /** Stop looking for jobs; an attempt in flight is abandoned (its job is due again elsewhere). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.stopping.abort();
+    await this.running;
+  }
+
+  /** Deliver what is due, batch after batch; concurrent calls share the run in progress. */
+  run(): Promise<void> {
+    this.running ??= this.deliverDue().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async deliverDue(): Promise<void> {
+    try {
+      while (!this.stopping.signal.aborted && (await inTransaction(this.pool, (client) => this.deliverBatch(client))) === BATCH);
+    } catch (error) {
+      if (!(error instanceof Stopping)) this.logger.warn({ err: error }, 'push webhook: looking for due jobs failed');
+    }
+  }
+
+  private async deliverBatch(client: PoolClient): Promise<number> {
+    const jobs = await claimDueJobs(client, BATCH);
+    const outcomes = await Promise.allSettled(jobs.map((job) => this.deliver(client, job)));
+    const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (failure) throw failure.reason; // roll back: the jobs stay as they were
+    return jobs.length;
+  }
+
+  private async deliver(client: PoolClient, job: PushJob): Promise<void> {
+    const subject = await pushSubject(client, job.messageId);
+    if (!subject || subject.recipients.length === 0) {
+      await finishJob(client, job.id, 'skipped', job.attempts);
+      this.metrics.webhookJobs.inc({ outcome: 'skipped' });
+      return;
+    }
+    const attempts = job.attempts + 1;
+    const error = await this.post(`push_${job.id}`, JSON.stringify({ type: PUSH_EVENT_TYPE, timestamp: new Date().toISOString(), data: subject }));
+    if (error === undefined) {
+      await finishJob(client, job.id, 'sent', attempts);
+      this.metrics.webhookJobs.inc({ outcome: 'sent' });
+      return;
+    }
+    this.metrics.webhookAttemptsFailed.inc();
+    if (attempts >= this.settings.maxAttempts) {
+      await finishJob(client, job.id, 'failed', attempts, error);
+      this.metrics.webhookJobs.inc({ outcome: 'failed' });
+      this.logger.warn({ jobId: job.id, attempts, error, webhook: this.settings.url.origin }, 'push webhook: giving up on a job');
+      return;
+    }
+    const delayMs = Math.min(this.settings.retryMs * 2 ** job.attempts, MAX_RETRY_DELAY_MS);
+    await retryJob(client, job.id, attempts, delayMs, error);
+  }
+
+  /** One signed POST; undefined when the host took it (2xx), else why not. */
+  private async post(webhookId: string, payload: string): Promise<string | undefined> {
+    const timestamp = new Date();
+    try {
+      const response = await fetch(this.settings.url, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'webhook-id': webhookId,
+          'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+          'webhook-signature': this.signer.sign(webhookId, timestamp, payload),
+        },
+        body: payload,
+        redirect: 'manual',
+        signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.settings.timeoutMs)]),
+      });
+      await response.body?.cancel();
+      return response.ok ? undefined : `answered ${response.status}`;
+    } catch (error) {
+      if (this.stopping.signal.aborted) throw new Stopping();
+      const failure = error as { name?: string; cause?: { code?: string } };
+      return failure.name === 'TimeoutError' ? `no answer within ${this.settings.timeoutMs} ms` : (failure.cause?.code ?? String(failure.name));
+    }
+  }
+}
