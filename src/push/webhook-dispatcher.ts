@@ -121,8 +121,9 @@ export class WebhookDispatcher {
       return response.ok ? undefined : `answered ${response.status}`;
     } catch (error) {
       if (this.stopping.signal.aborted) throw new Stopping();
-      const failure = error as { name?: string; cause?: { code?: string } };
-      return failure.name === 'TimeoutError' ? `no answer within ${this.settings.timeoutMs} ms` : (failure.cause?.code ?? String(failure.name));
+      const failure = error as Error & { cause?: { code?: string; message?: string } };
+      if (failure.name === 'TimeoutError') return `no answer within ${this.settings.timeoutMs} ms`;
+      return failure.cause?.code ?? failure.cause?.message ?? failure.message; // ECONNREFUSED, ENOTFOUND …
     }
   }
 }

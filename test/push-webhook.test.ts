@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, test } from 'node:test';
+import request from 'supertest';
+import { bearer, createThread, register, sendMessage } from './support/api.js';
+import { createTestDatabase } from './support/database.js';
+import { useInstances } from './support/fixture.js';
+import { startTestInstance } from './support/instance.js';
+import { metricValue, scrapeMetrics } from './support/metrics.js';
+import { openStream, waitFor } from './support/sse.js';
+import { webhookSecret, WebhookReceiver, type Delivery } from './support/webhook-receiver.js';
+
+const receiver = new WebhookReceiver();
+const receiverUrl = await receiver.start();
+after(() => receiver.stop());
+const secret = webhookSecret();
+
+const GRACE_MS = 400;
+const RETRY_MS = 150;
+const TIMEOUT_MS = 600;
+const WEBHOOK_ENV = {
+  POSTLINE_WEBHOOK_URL: receiverUrl,
+  POSTLINE_WEBHOOK_SECRET: secret,
+  POSTLINE_WEBHOOK_GRACE_MS: String(GRACE_MS),
+  POSTLINE_WEBHOOK_RETRY_MS: String(RETRY_MS),
+  POSTLINE_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
+  POSTLINE_WEBHOOK_MAX_ATTEMPTS: '4',
+  POSTLINE_WEBHOOK_POLL_MS: '50',
+};
+const t = useInstances({ env: WEBHOOK_ENV });
+
+const forMessage = (messageId: string) => receiver.deliveries.filter((delivery) => WebhookReceiver.verify(secret, delivery).data.message.id === messageId);
+const jobOf = async (messageId: string) =>
+  (await t.db.query<{ state: string; attempts: number; last_error: string | null }>('SELECT state, attempts, last_error FROM push_jobs WHERE message_id = $1', [messageId]))[0];
+const waitForJob = (messageId: string, state: string, timeoutMs = 10_000) =>
+  waitFor(async () => (await jobOf(messageId))?.state === state, timeoutMs, `the job of message ${messageId} to be ${state}`);
+/** Wait until Postgres has `userId` online (the instance registers a stream's user in the background). */
+const waitOnline = (userId: string) =>
+  waitFor(async () => (await t.db.query('SELECT 1 FROM presence WHERE user_id = $1 AND online', [userId])).length === 1, 5000, 'presence');
+
+test('a recipient who is offline is named, with unread counts, after the grace period; signed per Standard Webhooks', async () => {
+  receiver.answer = () => 204;
+  const [alice, bob] = [await register(t.app.url), await register(t.app.url)];
+  const threadId = await createThread(t.app.url, alice, [bob]);
+  await sendMessage(t.app.url, alice, threadId, 'earlier');
+  const sentAt = Date.now();
+  const message = await sendMessage(t.app.url, alice, threadId, 'are you there?');
+  await waitFor(() => forMessage(message.id).length === 1, 10_000, 'the push');
+  const [delivery] = forMessage(message.id) as [Delivery];
+  assert.ok(delivery.at - sentAt >= GRACE_MS, `delivered ${delivery.at - sentAt} ms after the send (grace ${GRACE_MS} ms)`);
+  const payload = WebhookReceiver.verify(secret, delivery); // the library's own verify: throws on a bad signature
+  assert.equal(payload.type, 'message.unreceived');
+  assert.equal(payload.data.message.body, 'are you there?');
+  assert.deepEqual(payload.data.recipients, [{ userId: bob.id, externalId: null, unreadCount: 2, threadUnreadCount: 2 }]);
+  assert.match(delivery.id, /^push_\d+$/);
+  assert.match(delivery.headers['webhook-timestamp']!, /^\d+$/);
+  assert.match(delivery.headers['webhook-signature']!, /^v1,/);
+  assert.throws(() => WebhookReceiver.verify(webhookSecret(), delivery), /signature/i, 'another secret does not verify');
+  await waitForJob(message.id, 'sent');
+  assert.ok(!t.app.logs.some((line) => line.includes(secret.slice(6))), 'the secret is never logged');
+});
+
+test('recipients who were online and received it, or read it, are not named; with nobody left, nothing is sent', async () => {
+  receiver.answer = () => 204;
+  const [alice, online, reader, offline] = [await register(t.app.url), await register(t.app.url), await register(t.app.url), await register(t.app.url)];
+  const threadId = await createThread(t.app.url, alice, [online, reader, offline], 'group');
+  const stream = await openStream(t.app.url, online.token);
+  try {
+    await waitOnline(online.id);
+    const message = await sendMessage(t.app.url, alice, threadId, 'hello all');
+    assert.equal(((await stream.nextOfType('message.created')).data as { id: string }).id, message.id, 'the online member received it');
+    await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(reader)).send({ upTo: message.id }).expect(204);
+    await waitFor(() => forMessage(message.id).length === 1, 10_000, 'the push');
+    const payload = WebhookReceiver.verify(secret, forMessage(message.id)[0]!);
+    assert.deepEqual(payload.data.recipients.map((recipient) => recipient.userId), [offline.id]);
+
+    // Now everyone has it: the online member's stream, the others read it.
+    for (const member of [reader, offline]) await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(member)).send({ upTo: message.id }).expect(204);
+    const second = await sendMessage(t.app.url, alice, threadId, 'only for the online one');
+    await stream.nextOfType('message.created');
+    await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(reader)).send({ upTo: second.id }).expect(204);
+    await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(offline)).send({ upTo: second.id }).expect(204);
+    await waitForJob(second.id, 'skipped');
+    assert.equal(forMessage(second.id).length, 0);
+  } finally {
+    stream.close();
+  }
+});
+
+test('a receiver that fails, then recovers: retried with growing delays under one webhook-id until it takes it', async () => {
+  receiver.answer = (_index, delivery) => (receiver.deliveries.filter((d) => d.id === delivery.id).length < 2 ? 500 : 200);
+  const [alice, bob] = [await register(t.app.url), await register(t.app.url)];
+  const message = await sendMessage(t.app.url, alice, await createThread(t.app.url, alice, [bob]), 'retry me');
+  await waitForJob(message.id, 'sent');
+  const deliveries = forMessage(message.id);
+  assert.deepEqual(deliveries.map((delivery) => delivery.answer), [500, 500, 200]);
+  assert.equal(new Set(deliveries.map((delivery) => delivery.id)).size, 1, 'one webhook-id for every attempt');
+  const [first, second] = [deliveries[1]!.at - deliveries[0]!.at, deliveries[2]!.at - deliveries[1]!.at];
+  assert.ok(first >= RETRY_MS && second >= 2 * RETRY_MS, `waited ${first} ms, then ${second} ms (backoff from ${RETRY_MS} ms, doubling)`);
+  assert.equal((await jobOf(message.id))!.attempts, 3);
+});
+
+test('a receiver that never takes it: after the last attempt the job is failed, and the metrics say so', async () => {
+  receiver.answer = () => 503;
+  const before = await scrapeMetrics(t.app.url);
+  const [alice, bob] = [await register(t.app.url), await register(t.app.url)];
+  const message = await sendMessage(t.app.url, alice, await createThread(t.app.url, alice, [bob]), 'never taken');
+  const pending = metricValue(await scrapeMetrics(t.app.url), 'postline_webhook_jobs_pending');
+  assert.ok(pending >= 1, `pending ${pending} in the grace period`);
+  await waitForJob(message.id, 'failed');
+  const job = await jobOf(message.id);
+  assert.deepEqual(job, { state: 'failed', attempts: 4, last_error: 'answered 503' });
+  assert.equal(forMessage(message.id).length, 4);
+  const after = await scrapeMetrics(t.app.url);
+  assert.equal(metricValue(after, 'postline_webhook_jobs_total', { outcome: 'failed' }) - metricValue(before, 'postline_webhook_jobs_total', { outcome: 'failed' }), 1);
+  assert.ok(metricValue(after, 'postline_webhook_attempts_failed_total') - metricValue(before, 'postline_webhook_attempts_failed_total') >= 4);
+  assert.ok(metricValue(after, 'postline_webhook_jobs_total', { outcome: 'sent' }) >= 2);
+  assert.equal(metricValue(after, 'postline_webhook_jobs_pending'), 0);
+});
+
+test('a receiver that hangs: sends are answered meanwhile, and each attempt is cut at the timeout', async () => {
+  receiver.answer = () => 'hang';
+  const [alice, bob] = [await register(t.app.url), await register(t.app.url)];
+  const threadId = await createThread(t.app.url, alice, [bob]);
+  const first = await sendMessage(t.app.url, alice, threadId, 'into the void');
+  await waitFor(() => forMessage(first.id).length === 1, 10_000, 'the first attempt');
+  // The attempt is now held open by the receiver: sending goes on regardless.
+  const sends = await Promise.all(Array.from({ length: 10 }, (_, i) => sendMessage(t.app.url, alice, threadId, `meanwhile ${i}`)));
+  assert.equal(sends.length, 10);
+  await waitFor(async () => (await jobOf(first.id))!.attempts >= 1, 5000, 'the attempt to time out');
+  assert.equal((await jobOf(first.id))!.last_error, `no answer within ${TIMEOUT_MS} ms`);
+  receiver.answer = () => 204;
+  await waitForJob(first.id, 'sent');
+});
+
+test('an unreachable webhook URL: sends work, attempts fail fast and are retried; without a URL, no jobs are written', async () => {
+  const db = await createTestDatabase();
+  const closed = net.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as net.AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve)); // nothing listens there now
+  const unreachable = await startTestInstance(db.url, { ...WEBHOOK_ENV, POSTLINE_WEBHOOK_URL: `http://127.0.0.1:${port}/hooks` });
+  try {
+    const [alice, bob] = [await register(unreachable.url), await register(unreachable.url)];
+    const threadId = await createThread(unreachable.url, alice, [bob]);
+    const message = await sendMessage(unreachable.url, alice, threadId, 'anyone?');
+    await waitFor(async () => (await db.query('SELECT 1 FROM push_jobs WHERE message_id = $1 AND attempts >= 2', [message.id])).length === 1, 10_000, 'two attempts');
+    const [job] = await db.query<{ state: string; last_error: string }>('SELECT state, last_error FROM push_jobs WHERE message_id = $1', [message.id]);
+    assert.deepEqual(job, { state: 'pending', last_error: 'ECONNREFUSED' });
+    await unreachable.stop();
+    const plain = await startTestInstance(db.url); // no POSTLINE_WEBHOOK_URL: jobs are switched off
+    try {
+      const later = await sendMessage(plain.url, alice, threadId, 'no push for this one');
+      assert.deepEqual(await db.query('SELECT id FROM push_jobs WHERE message_id = $1', [later.id]), []);
+    } finally {
+      await plain.stop();
+    }
+  } finally {
+    if (unreachable.server.listening) await unreachable.stop();
+    await db.drop();
+  }
+});
