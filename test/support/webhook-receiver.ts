@@ -11,18 +11,21 @@ export interface Delivery {
   id: string;
   headers: Record<string, string>;
   body: string;
-  /** What the receiver answered: a status, or 'hang' (it never answered). */
-  answer: number | 'hang';
+  /**
+   * What the receiver answered: a status; 'hang' (it never answered); or 'swallow' (it took the
+   * push, as a receiver that acts before answering would, but the answer never got out).
+   */
+  answer: number | 'hang' | 'swallow';
   at: number;
 }
 
 /**
  * The host's webhook endpoint on loopback. `answer(n, delivery)` decides the reply to the n-th
- * delivery (0-based): a status, or 'hang' (hold the request until the client gives up).
+ * delivery (0-based): a status, or 'hang' / 'swallow' (hold the request until the client gives up).
  */
 export class WebhookReceiver {
   readonly deliveries: Delivery[] = [];
-  answer: (index: number, delivery: Omit<Delivery, 'answer'>) => number | 'hang' = () => 204;
+  answer: (index: number, delivery: Omit<Delivery, 'answer'>) => Delivery['answer'] = () => 204;
   private readonly server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -31,7 +34,7 @@ export class WebhookReceiver {
       const seen = { id: headers['webhook-id'] ?? '', headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
       const answer = this.answer(this.deliveries.length, seen);
       this.deliveries.push({ ...seen, answer });
-      if (answer !== 'hang') res.writeHead(answer).end();
+      if (typeof answer === 'number') res.writeHead(answer).end();
     });
   });
 
@@ -50,9 +53,9 @@ export class WebhookReceiver {
     return new Webhook(secret).verify(delivery.body, delivery.headers) as PushPayload;
   }
 
-  /** Deliveries answered 2xx. */
-  accepted(): Delivery[] {
-    return this.deliveries.filter((delivery) => typeof delivery.answer === 'number' && delivery.answer < 300);
+  /** Whether the receiver took this delivery (answered 2xx, or swallowed it). */
+  static took(delivery: Delivery): boolean {
+    return delivery.answer === 'swallow' || (typeof delivery.answer === 'number' && delivery.answer < 300);
   }
 
   async waitForDeliveries(count: number, timeoutMs = 10_000): Promise<void> {
