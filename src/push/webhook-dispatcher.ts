@@ -104,6 +104,12 @@ export class WebhookDispatcher {
   /** One signed POST; undefined when the host took it (2xx), else why not. */
   private async post(webhookId: string, payload: string): Promise<string | undefined> {
     const timestamp = new Date();
+    // A timer of our own rather than AbortSignal.timeout(): nothing else holds on to that signal
+    // while the request waits, and the attempt must be cut at the timeout, always.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new DOMException('The webhook did not answer in time.', 'TimeoutError')), this.settings.timeoutMs);
+    const onStop = () => abort.abort();
+    this.stopping.signal.addEventListener('abort', onStop, { once: true });
     try {
       const response = await fetch(this.settings.url, {
         method: 'POST',
@@ -115,7 +121,7 @@ export class WebhookDispatcher {
         },
         body: payload,
         redirect: 'manual',
-        signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.settings.timeoutMs)]),
+        signal: abort.signal,
       });
       await response.body?.cancel();
       return response.ok ? undefined : `answered ${response.status}`;
@@ -124,6 +130,9 @@ export class WebhookDispatcher {
       const failure = error as Error & { cause?: { code?: string; message?: string } };
       if (failure.name === 'TimeoutError') return `no answer within ${this.settings.timeoutMs} ms`;
       return failure.cause?.code ?? failure.cause?.message ?? failure.message; // ECONNREFUSED, ENOTFOUND …
+    } finally {
+      clearTimeout(timer);
+      this.stopping.signal.removeEventListener('abort', onStop);
     }
   }
 }

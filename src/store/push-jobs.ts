@@ -62,9 +62,9 @@ export async function finishJob(client: PoolClient, jobId: string, state: 'sent'
   ]);
 }
 
-/** An attempt failed: try again in `delayMs`. */
+/** An attempt failed: try again `delayMs` from now (the clock, not the start of the claiming transaction). */
 export async function retryJob(client: PoolClient, jobId: string, attempts: number, delayMs: number, error: string): Promise<void> {
-  await client.query(`UPDATE push_jobs SET attempts = $2, last_error = $3, due_at = now() + $4 * interval '1 millisecond' WHERE id = $1`, [
+  await client.query(`UPDATE push_jobs SET attempts = $2, last_error = $3, due_at = clock_timestamp() + $4 * interval '1 millisecond' WHERE id = $1`, [
     jobId,
     attempts,
     error,
