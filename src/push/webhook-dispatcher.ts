@@ -68,23 +68,32 @@ export class WebhookDispatcher {
     }
   }
 
+  /**
+   * Claim due jobs, read each one's recipients, POST those with someone to tell concurrently,
+   * then record every outcome. The client's queries run one after another (a pg client takes
+   * one query at a time); only the HTTP requests overlap.
+   */
   private async deliverBatch(client: PoolClient): Promise<number> {
     const jobs = await claimDueJobs(client, BATCH);
-    const outcomes = await Promise.allSettled(jobs.map((job) => this.deliver(client, job)));
-    const failure = outcomes.find((outcome) => outcome.status === 'rejected');
-    if (failure) throw failure.reason; // roll back: the jobs stay as they were
+    const work: Array<{ job: PushJob; payload: string }> = [];
+    for (const job of jobs) {
+      const subject = await pushSubject(client, job.messageId);
+      if (subject && subject.recipients.length > 0) {
+        work.push({ job, payload: JSON.stringify({ type: PUSH_EVENT_TYPE, timestamp: new Date().toISOString(), data: subject }) });
+        continue;
+      }
+      await finishJob(client, job.id, 'skipped', job.attempts);
+      this.metrics.webhookJobs.inc({ outcome: 'skipped' });
+    }
+    // Stopping rejects (and rolls the batch back: its jobs stay as they were).
+    const errors = await Promise.all(work.map(({ job, payload }) => this.post(`push_${job.id}`, payload)));
+    for (const [index, { job }] of work.entries()) await this.record(client, job, errors[index]);
     return jobs.length;
   }
 
-  private async deliver(client: PoolClient, job: PushJob): Promise<void> {
-    const subject = await pushSubject(client, job.messageId);
-    if (!subject || subject.recipients.length === 0) {
-      await finishJob(client, job.id, 'skipped', job.attempts);
-      this.metrics.webhookJobs.inc({ outcome: 'skipped' });
-      return;
-    }
+  /** Mark the job sent, due again after the backoff, or failed after its last attempt. */
+  private async record(client: PoolClient, job: PushJob, error: string | undefined): Promise<void> {
     const attempts = job.attempts + 1;
-    const error = await this.post(`push_${job.id}`, JSON.stringify({ type: PUSH_EVENT_TYPE, timestamp: new Date().toISOString(), data: subject }));
     if (error === undefined) {
       await finishJob(client, job.id, 'sent', attempts);
       this.metrics.webhookJobs.inc({ outcome: 'sent' });
