@@ -49,19 +49,23 @@ function jwksKeys(source: Extract<HostKeySource, { kind: 'jwks' }>, logger: Logg
     cooldownDuration: source.cooldownMs,
     cacheMaxAge: Number.POSITIVE_INFINITY,
   });
-  let refreshedAt = 0;
+  /** When the cached set is next refreshed: `cacheMs` after a fetch, a cooldown after a failed one. */
+  let refreshAt = 0;
   const refresh = () =>
     remote.reload().then(
-      () => void (refreshedAt = Date.now()),
-      (error: unknown) => logger.warn({ err: error, url: source.url.origin }, 'refreshing the host JWKS failed; cached keys stay in use'),
+      () => void (refreshAt = Date.now() + source.cacheMs),
+      (error: unknown) => {
+        refreshAt = Date.now() + Math.max(source.cooldownMs, 1000);
+        logger.warn({ err: error, url: source.url.origin }, 'refreshing the host JWKS failed; cached keys stay in use');
+      },
     );
   return async (header, token) => {
     if (remote.jwks() === undefined) {
       await remote.reload().catch((error: unknown) => {
         throw new HostKeysUnavailable('the host JWKS could not be fetched', { cause: error });
       });
-      refreshedAt = Date.now();
-    } else if (Date.now() - refreshedAt > source.cacheMs && !remote.reloading) {
+      refreshAt = Date.now() + source.cacheMs;
+    } else if (Date.now() >= refreshAt && !remote.reloading) {
       void refresh();
     }
     try {
