@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, test } from 'node:test';
+import { SignJWT } from 'jose';
 import request from 'supertest';
 import { bearer, createThread, register, sendMessage } from './support/api.js';
 import { createTestDatabase } from './support/database.js';
@@ -18,6 +19,7 @@ const secret = webhookSecret();
 const GRACE_MS = 400;
 const RETRY_MS = 150;
 const TIMEOUT_MS = 600;
+const HOST_SECRET = 'host-application-shared-secret-0123456789';
 const WEBHOOK_ENV = {
   POSTLINE_WEBHOOK_URL: receiverUrl,
   POSTLINE_WEBHOOK_SECRET: secret,
@@ -27,7 +29,8 @@ const WEBHOOK_ENV = {
   POSTLINE_WEBHOOK_MAX_ATTEMPTS: '4',
   POSTLINE_WEBHOOK_POLL_MS: '50',
 };
-const t = useInstances({ env: WEBHOOK_ENV });
+// Host users too: the push names them by their host id, for the host's own device registry.
+const t = useInstances({ env: { ...WEBHOOK_ENV, POSTLINE_JWT_SECRET: HOST_SECRET, POSTLINE_JWT_ISSUER: 'https://host.example', POSTLINE_JWT_AUDIENCE: 'postline' } });
 
 const forMessage = (messageId: string) => receiver.deliveries.filter((delivery) => WebhookReceiver.verify(secret, delivery).data.message.id === messageId);
 const jobOf = async (messageId: string) =>
@@ -159,4 +162,20 @@ test('an unreachable webhook URL: sends work, attempts fail fast and are retried
     if (unreachable.server.listening) await unreachable.stop();
     await db.drop();
   }
+});
+
+test('a host user is named by their host id (sub), with their unread count across threads for the badge', async () => {
+  receiver.answer = () => 204;
+  const token = await new SignJWT({ iss: 'https://host.example', aud: 'postline', sub: 'host|42', exp: Math.floor(Date.now() / 1000) + 600 })
+    .setProtectedHeader({ alg: 'HS256' })
+    .sign(new TextEncoder().encode(HOST_SECRET));
+  const hostUser = (await request(t.app.url).get('/v1/me').set('Authorization', `Bearer ${token}`).expect(200)).body.user as { id: string };
+  const [alice, bob] = [await register(t.app.url), await register(t.app.url)];
+  const group = await createThread(t.app.url, bob, [{ id: hostUser.id, username: '', token }], 'other');
+  await sendMessage(t.app.url, bob, group, 'elsewhere');
+  const message = await sendMessage(t.app.url, alice, await createThread(t.app.url, alice, [{ id: hostUser.id, username: '', token }]), 'to the host user');
+  await waitFor(() => forMessage(message.id).length === 1, 10_000, 'the push');
+  assert.deepEqual(WebhookReceiver.verify(secret, forMessage(message.id)[0]!).data.recipients, [
+    { userId: hostUser.id, externalId: 'host|42', unreadCount: 2, threadUnreadCount: 1 },
+  ]);
 });

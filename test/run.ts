@@ -46,6 +46,7 @@ async function checkConformance(answersDir: string): Promise<boolean> {
   const report = checkAnswers(openApiDocument(), await readRecordedAnswers(answersDir));
   console.log(`\nOpenAPI conformance: ${report.checked} answers to /v1 checked against the document, ${report.violations.size} kinds of violation`);
   for (const [violation, { count, example }] of report.violations) console.log(`  ✖ ${violation} (${count}×), e.g. ${example}`);
+  if (report.unexercised.length > 0) console.log(`  operations no answer exercised: ${report.unexercised.join(', ')}`);
   return report.violations.size === 0;
 }
 
