@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import request from 'supertest';
 import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
 import { useInstances } from './support/fixture.js';
-import { poll } from './support/poll.js';
-import { openStream, type Envelope, type StreamReader } from './support/sse.js';
+import { poll, type PollAnswer } from './support/poll.js';
+import { openStream, waitFor, type Envelope, type StreamReader } from './support/sse.js';
 
 // The authorization matrix on two instances: for every route and both delivery paths, a user
 // who is not a member, was removed, or whose token was revoked or expired gets nothing of the
@@ -25,6 +25,15 @@ function threadRoutes(threadId: string, messageId: string, bystander: TestUser) 
     { name: 'POST member', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/members`).send({ userId: bystander.id }) },
     { name: 'DELETE member', call: (api: request.Agent) => api.delete(`/v1/threads/${threadId}/members/${bystander.id}`) },
   ];
+}
+
+/** A long-poll client from `cursor`: it polls on while answers bring only presence, and returns the first other answer. */
+async function pollUntilNews(baseUrl: string, token: string, cursor: string): Promise<PollAnswer> {
+  for (;;) {
+    const answer = await poll(baseUrl, token, { cursor, timeout: 20 });
+    if (answer.status !== 200 || answer.events.some((event) => event.type !== 'presence')) return answer;
+    cursor = answer.cursor;
+  }
 }
 
 /** Everything `reader` still receives, until `until` says stop (or the stream ends). */
@@ -62,10 +71,10 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
       t.apps.map(async (app, i) => ({ kind, app, instance: i === 0 ? 'A' : 'B', stream: await openStream(app.url, outsiders[kind].token) })),
     ),
   );
-  // The streams' presence announcements would answer waiting polls at once; let them pass first.
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const open = streams.map((opened) => ({ ...opened, poll: poll(opened.app.url, outsiders[opened.kind].token, { cursor: head, timeout: 20 }) }));
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Long-poll clients, each polling on while answers bring only presence (the streams' own
+  // presence announcements wake the first polls).
+  const open = streams.map((opened) => ({ ...opened, poll: pollUntilNews(opened.app.url, outsiders[opened.kind].token, head) }));
+  await waitFor(() => open.every(({ kind, app }) => app.realtime.hub.count(outsiders[kind].id, 'poll') === 1), 5000, 'every poll waiting');
 
   // The changes: removal by the creator, revocation on one instance, expiry by the clock. Each
   // outsider may have what happened before its change (the event log's head then), nothing after.
@@ -74,7 +83,7 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
   // (Revocation and expiry first: the polls must still be waiting, and a removal wakes them.)
   await request(t.b.url).delete('/v1/sessions/current').set(bearer(outsiders.revoked)).expect(204);
   changedAt.revoked = await headNow();
-  await new Promise((resolve) => setTimeout(resolve, 1600));
+  await Promise.all(open.filter(({ kind }) => kind === 'expired').map(({ stream }) => stream.closed(5000)));
   changedAt.expired = await headNow();
   await request(t.a.url).delete(`/v1/threads/${threadId}/members/${outsiders.removed.id}`).set(bearer(alice)).expect(204);
   changedAt.removed = await headNow();

@@ -326,9 +326,11 @@ test('line breaks and fake SSE fields in a message reach every stream as one eve
     assert.equal(sent.body, body.trim());
     const line = await ndjson.nextLine();
     assert.equal((line.data as { body: string }).body, sent.body);
-    // Nothing else arrived: no second event, no id or retry from the text.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(sse.pendingFrames().filter((f) => f.data !== undefined || f.id !== undefined || f.retry !== undefined), []);
+    // Nothing else arrived before a marker sent after it: no second event, no id or retry from the text.
+    const marker = await sendMessage(app.url, alice, threadId, 'marker');
+    const next = await sse.nextFrame();
+    assert.deepEqual(JSON.parse(next.data ?? 'null')?.data, marker, `the marker came next, not ${JSON.stringify(next)}`);
+    assert.deepEqual((await ndjson.nextLine()).data, marker);
   } finally {
     sse.close();
     ndjson.close();

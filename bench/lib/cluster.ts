@@ -57,7 +57,7 @@ export async function startCluster(count: number): Promise<Cluster> {
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   // BENCH_PROFILE_DIR=dir: each instance writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const processes = ports.map((port) => spawnServer({ ...INSTANCE_ENV, DATABASE_URL: databaseUrl, PORT: String(port) }, profile));
+  const processes = ports.map((port) => spawnServer({ ...INSTANCE_ENV, DATABASE_URL: databaseUrl, PORT: String(port) }, { nodeFlags: profile }));
   const urls = await Promise.all(processes.map((server) => server.listening));
   return {
     databaseUrl,

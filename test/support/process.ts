@@ -25,15 +25,23 @@ export const LOAD_TEST_ENV = {
   POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '0',
 };
 
-/**
- * `src/main.ts` in its own process, as `npm start` runs it, with `env` on top of a quiet base and
- * `nodeFlags` (e.g. `--cpu-prof`) for node itself.
- */
-export function spawnServer(env: Record<string, string | undefined>, nodeFlags: string[] = []): ServerProcess {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/main.ts'], {
+export interface SpawnOptions {
+  /** Flags for node itself (e.g. `--cpu-prof`). */
+  nodeFlags?: string[];
+  /** The program and its arguments; default: node on the TypeScript sources (`src/main.ts`). */
+  command?: string[];
+  /** In a process group of its own, as a terminal runs a foreground job (signal it with `-pid`). */
+  detached?: boolean;
+}
+
+/** `src/main.ts` in its own process (or `command`), with `env` on top of a quiet base. */
+export function spawnServer(env: Record<string, string | undefined>, options: SpawnOptions = {}): ServerProcess {
+  const [program, ...args] = options.command ?? [process.execPath, ...(options.nodeFlags ?? []), '--import', 'tsx', 'src/main.ts'];
+  const child = spawn(program!, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   const output: string[] = [];
   // With a fixed PORT the server is ready when /healthz answers (its "listening" line is an info
