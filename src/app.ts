@@ -91,7 +91,7 @@ export function createApp(ctx: AppContext): Express {
   const limitUser = userLimiter(ctx.pool, ctx.logger, ctx.config.rateLimitPerMin);
   v1.use(signInRoutes(ctx));
   // The stream endpoints also take the token from ?access_token or the cookie, so they come first.
-  v1.use(streamRoutes(ctx, limitUser));
+  v1.use(streamRoutes(ctx));
   v1.use(authenticate(ctx.sessions), limitUser);
   v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), presenceRoutes(ctx));
   app.use('/v1', v1);

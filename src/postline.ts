@@ -29,7 +29,7 @@ export interface Instance {
  * HTTP server. Several instances on one database act as one service.
  */
 export async function startInstance(config: Config, logger: Logger, databaseUrl: string): Promise<Instance> {
-  const pool = createPool(databaseUrl, config.dbPoolSize, logger);
+  const pool = createPool(databaseUrl, { size: config.dbPoolSize, statementTimeoutMs: config.statementTimeoutMs }, logger);
   const sendQueue = new SendQueue(pool);
   // The metrics read the hub at scrape time, and the real-time side reports to the metrics.
   const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes() });

@@ -25,7 +25,7 @@ describe('operations', () => {
       const res = await request(instance.url).get('/v1/me').set(bearer(user)).expect(503);
       assert.match(res.headers['content-type'] ?? '', /problem\+json/);
       assert.ok(res.headers['retry-after']);
-      assert.ok(instance.logs.some((line) => line.includes('request failed: database unavailable')), 'the outage is logged as an error');
+      assert.ok(instance.logs.some((line) => line.includes('request failed (503): The database is unavailable')), 'the outage is logged as an error');
     } finally {
       await instance.stop();
     }

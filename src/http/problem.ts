@@ -2,13 +2,18 @@ import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import {
   BadRequestProblem,
+  ConflictProblem,
   HeadersTooLargeProblem,
   NotFoundProblem,
   PayloadTooLargeProblem,
   Problem,
   RequestTimeoutProblem,
   ServiceUnavailableProblem,
+  SessionEndedError,
+  ShuttingDownError,
+  SubscriberLimitError,
   TooManyRequestsProblem,
+  UnauthorizedProblem,
   UnsupportedMediaTypeProblem,
 } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -70,9 +75,31 @@ function isDatabaseUnavailable(error: { code?: unknown; message?: unknown }): bo
   return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error/i.test(message);
 }
 
-/** Map what the stack throws (our problems, body-parser errors, database outages) to a problem. */
+/**
+ * Database errors a request can cause (not outages, see above), by SQLSTATE class: bad data
+ * (22: a value Postgres cannot take), a constraint (23: a race the request lost), a limit of the
+ * server (54), a transaction that must be retried (40: serialization failure, deadlock), a
+ * statement that ran out of time or resources (57014, 53). None of them is a 500.
+ */
+function databaseProblem(code: string): Problem | undefined {
+  if (code === '22021') return new BadRequestProblem('The request contains characters that cannot be stored.');
+  if (code.startsWith('22') || code.startsWith('54')) return new BadRequestProblem('The request contains a value the database cannot process.');
+  if (code.startsWith('23')) return new ConflictProblem('The request conflicts with a concurrent change; retry it.');
+  if (code.startsWith('40') || code.startsWith('53') || code === '57014') {
+    return new ServiceUnavailableProblem('The database is busy; retry shortly.');
+  }
+  return undefined;
+}
+
+/** Map what the stack throws (our problems and domain errors, body-parser errors, database errors) to a problem. */
 function toProblem(error: unknown): Problem | undefined {
   if (error instanceof Problem) return error;
+  if (error instanceof ShuttingDownError) return new ServiceUnavailableProblem('This instance is shutting down; reconnect to another.');
+  if (error instanceof SessionEndedError) return new UnauthorizedProblem('The access token was revoked or has expired.', true);
+  if (error instanceof SubscriberLimitError) {
+    const what = error.kind === 'stream' ? 'open streams' : 'waiting polls';
+    return new TooManyRequestsProblem(error.kind === 'stream' ? 'streams' : 'polls', `At most ${error.cap} ${what} per user.`, 5);
+  }
   if (typeof error !== 'object' || error === null) return undefined;
   const failure = error as { type?: unknown; status?: unknown; code?: unknown; message?: unknown };
   switch (failure.type) {
@@ -91,9 +118,12 @@ function toProblem(error: unknown): Problem | undefined {
       return new BadRequestProblem('The body could not be read.');
   }
   if (isDatabaseUnavailable(failure)) return new ServiceUnavailableProblem('The database is unavailable; retry shortly.');
-  // 22021: text Postgres cannot store (a NUL character). Validation refuses it first; should a
-  // field slip through, it is still the request's fault, not ours.
-  if (failure.code === '22021') return new BadRequestProblem('The request contains characters that cannot be stored.');
+  // SQLSTATEs are five characters; validation refuses bad input first, and what slips through is
+  // still the request's fault (or the database's load), not a bug of ours.
+  if (typeof failure.code === 'string' && /^[0-9A-Z]{5}$/.test(failure.code)) {
+    const problem = databaseProblem(failure.code);
+    if (problem) return problem;
+  }
   if (typeof failure.status === 'number' && failure.status >= 400 && failure.status < 500) {
     return new BadRequestProblem('The request could not be processed.');
   }
@@ -125,7 +155,7 @@ export function errorHandler(logger: Logger, metrics: Metrics, sseRetryMs: numbe
     const problem = toProblem(error);
     if (problem instanceof TooManyRequestsProblem) metrics.rateLimited.inc({ limit: problem.limit });
     if (!problem || problem.status >= 500) {
-      logger.error({ err: error, method: req.method, path: req.path }, problem ? 'request failed: database unavailable' : 'request failed');
+      logger.error({ err: error, method: req.method, path: req.path }, problem ? `request failed (${problem.status}): ${problem.detail}` : 'request failed');
     }
     if (res.headersSent) {
       res.destroy();

@@ -1,6 +1,6 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import type { SessionCache } from '../auth/session-cache.js';
-import { UnauthorizedProblem } from '../errors.js';
+import { ServiceUnavailableProblem, UnauthorizedProblem } from '../errors.js';
 import { authenticate, requireAuth, resolveSession } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { eventCursor, parse, pollQuery, streamQuery } from '../http/validate.js';
@@ -39,16 +39,20 @@ function authenticateStream(sessions: SessionCache): RequestHandler {
   };
 }
 
-/** The delivery endpoints: the SSE/NDJSON stream and the long-poll. */
-export function streamRoutes(ctx: AppContext, limitUser: RequestHandler): Router {
+/**
+ * The delivery endpoints: the SSE/NDJSON stream and the long-poll. They are bounded by the
+ * per-user caps of open streams and waiting polls, not by the per-minute request limit: a
+ * long-poller re-polls after every answer, and a busy conversation must not throttle delivery.
+ */
+export function streamRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  router.get('/events', authenticateStream(ctx.sessions), limitUser, async (req, res) => {
+  router.get('/events', authenticateStream(ctx.sessions), async (req, res) => {
     const { format } = parse(streamQuery, req.query);
     await ctx.realtime.openStream(req, res, { auth: requireAuth(req), from: resumePoint(req), format });
   });
 
-  router.get('/poll', authenticate(ctx.sessions, STREAM_TOKEN_SOURCES), limitUser, async (req, res) => {
+  router.get('/poll', authenticate(ctx.sessions, STREAM_TOKEN_SOURCES), async (req, res) => {
     const { cursor, timeout } = parse(pollQuery, req.query);
     const auth = requireAuth(req);
     if (cursor === undefined) {
@@ -63,6 +67,7 @@ export function streamRoutes(ctx: AppContext, limitUser: RequestHandler): Router
     });
     if (outcome.kind === 'cancelled') return;
     if (outcome.kind === 'revoked') throw new UnauthorizedProblem('The access token was revoked or has expired.', true);
+    if (outcome.kind === 'unavailable') throw new ServiceUnavailableProblem('The events could not be read; poll again with the same cursor.');
     // The envelopes are JSON text already: join them rather than parse and re-serialize.
     res.type('application/json').send(`{"events":[${outcome.events.map((event) => event.json).join(',')}],"cursor":"${outcome.cursor}"}`);
   });
