@@ -5,11 +5,11 @@ import type { SessionCache } from '../auth/session-cache.js';
 import type { Config } from '../config.js';
 import { SessionEndedError, ShuttingDownError, SubscriberLimitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics, StreamEnd } from '../metrics.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
 import { liveSessionIds } from '../store/sessions.js';
 import { EphemeralNotices } from './ephemeral.js';
-import { EventFeed } from './event-feed.js';
+import { EventFeed, type Resume } from './event-feed.js';
 import { Hub } from './hub.js';
 import { NotificationListener } from './listener.js';
 import { NdjsonStream } from './ndjson-stream.js';
@@ -129,16 +129,19 @@ export class Realtime {
     };
     const stream = options.format === 'ndjson' ? new NdjsonStream(res, init) : new SseStream(res, init);
     stream.onClosed(this.register(stream, options.auth));
-    let resume;
+    let resume: Resume | StreamEnd;
     try {
-      resume = await stream.prepare(this.feed);
+      // Ended while being prepared (shutdown, revocation, the client left): answer at once,
+      // whatever the reading of its backlog is waiting for.
+      const prepared = stream.prepare(this.feed);
+      prepared.catch(() => {});
+      resume = await Promise.race([prepared, stream.ended]);
     } catch (error) {
       stream.abandon();
       throw error;
     }
     if (res.destroyed) return; // the client left meanwhile; the stream has cleaned up
-    const ended = stream.endedBeforeOpening;
-    if (ended) throw ended === 'revoked' ? new SessionEndedError() : new ShuttingDownError();
+    if (typeof resume === 'string') throw resume === 'revoked' ? new SessionEndedError() : new ShuttingDownError();
     await stream.open(req, resume);
     await stream.resume(this.feed, resume);
   }

@@ -51,10 +51,11 @@ function untilWritable(res: ServerResponse): Promise<void> {
  */
 export abstract class Stream extends Subscription {
   private closed = false;
-  /** Why it was ended, if it was (before it opened, the request then fails instead). */
-  private endedBy: StreamEnd | undefined;
   private lifetime: NodeJS.Timeout | undefined;
   private readonly closedHooks: Array<() => void> = [];
+  private markEnded!: (reason: StreamEnd) => void;
+  /** Resolves with the reason once the stream has ended (`client`: the client left). */
+  readonly ended = new Promise<StreamEnd>((resolve) => (this.markEnded = resolve));
 
   protected readonly settings: StreamSettings;
   private readonly metrics: Metrics;
@@ -73,11 +74,6 @@ export abstract class Stream extends Subscription {
 
   override get unsentBytes(): number {
     return this.res.writableLength;
-  }
-
-  /** Set when the stream was ended (revoked, shutdown) while it was still being prepared. */
-  get endedBeforeOpening(): StreamEnd | undefined {
-    return this.res.headersSent ? undefined : this.endedBy;
   }
 
   /** Run `hook` once when the stream has closed, whatever the cause. */
@@ -159,7 +155,6 @@ export abstract class Stream extends Subscription {
 
   private close(reason: StreamEnd): void {
     if (this.closed) return;
-    this.endedBy = reason;
     // Before the head is sent the response is left alone: the request fails with a problem answer.
     // A slow consumer is not reading: ending politely would keep its unsent output (and the
     // socket) for as long as it stalls, so the connection is cut and the buffer freed; so is a
@@ -176,6 +171,7 @@ export abstract class Stream extends Subscription {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.lifetime);
+    this.markEnded(reason ?? 'client');
     if (reason) this.metrics.streamsEnded.inc({ reason });
     for (const hook of this.closedHooks.splice(0)) hook();
   }
