@@ -203,6 +203,23 @@ describe('resume', () => {
     }
   });
 
+  test('a stream "from now" says where now is (id: without data), so a reconnect before its first event misses nothing', async () => {
+    const { alice, bob, threadId } = await pair();
+    const [{ head }] = (await t.db.query<{ head: string }>('SELECT max(id)::text AS head FROM events')) as [{ head: string }];
+    const first = await openStream(t.app.url, bob.token);
+    const preamble = await first.nextFrame();
+    assert.deepEqual({ id: preamble.id, data: preamble.data }, { id: head, data: undefined }, 'an id-only block: EventSource sets its last event id, dispatches nothing');
+    first.close();
+    const meanwhile = await sendMessage(t.app.url, alice, threadId, 'while bob was away');
+    const again = await openStream(t.app.url, bob.token, { headers: { 'Last-Event-ID': preamble.id! } });
+    try {
+      assert.deepEqual((await again.nextOfType('message.created')).data, meanwhile);
+      assert.equal(again.pendingFrames().find((frame) => frame.id !== undefined && frame.data === undefined), undefined, 'a resumed stream needs no such id');
+    } finally {
+      again.close();
+    }
+  });
+
   test('starting from 0 replays everything the user may see', async () => {
     const { alice, bob, threadId } = await pair();
     await sendMessage(t.app.url, alice, threadId, 'one');

@@ -27,7 +27,8 @@ export interface StreamInit {
   metrics: Metrics;
 }
 
-const BACKLOG_PAGE = 500;
+/** Events per page of a backlog: what a stream may write before it waits for its socket (≤ 1.6 MB). */
+const BACKLOG_PAGE = 100;
 /** Live events a stream may hold back while sending its backlog. */
 const MAX_HELD = 10_000;
 
@@ -105,6 +106,9 @@ export abstract class Stream extends Subscription {
       if (this.closed) break;
       more = this.take({ kind: 'backlog', events: await feed.readVisible(this.userId, this.lastId, BACKLOG_PAGE) }, BACKLOG_PAGE);
     }
+    // Live only once the socket has taken the backlog: what is unsent from then on is what the
+    // client failed to keep up with (a full page still in the buffer would look like a slow consumer).
+    if (this.res.writableNeedDrain) await untilWritable(this.res);
     this.goLive();
   }
 
