@@ -88,7 +88,7 @@ export function createApp(ctx: AppContext): Express {
 
   const v1 = express.Router();
   v1.use(noStore, ...parseBodies());
-  const limitUser = userLimiter(ctx.pool, ctx.logger, ctx.config.rateLimitPerMin);
+  const limitUser = userLimiter(ctx.counters, ctx.logger, ctx.config.rateLimitPerMin);
   v1.use(signInRoutes(ctx));
   // The stream endpoints also take the token from ?access_token or the cookie, so they come first.
   v1.use(streamRoutes(ctx));

@@ -6,6 +6,7 @@ import { createApp } from './app.js';
 import { answerClientError } from './http/problem.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { SharedCounters } from './limits/shared-counters.js';
 import { Maintenance } from './maintenance.js';
 import { SessionCache } from './auth/session-cache.js';
 import { Realtime } from './realtime/realtime.js';
@@ -36,6 +37,8 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   const sessions: SessionCache = new SessionCache(pool, () => realtime.listening, config.sessionCacheMs);
   const realtime = new Realtime(config, pool, databaseUrl, metrics, sessions, logger);
   await realtime.start();
+  const counters = new SharedCounters(pool, config.rateLimitFlushMs, logger);
+  counters.start();
   const maintenance = new Maintenance(pool, config.retentionMs, logger, () => realtime.feed.refreshBounds());
   maintenance.start();
   /** Set by stop(): the instance is draining and must get no new work. */
@@ -48,6 +51,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     realtime,
     metrics,
     sessions,
+    counters,
     isReady: async () => {
       if (draining || !realtime.listening) return false;
       try {
@@ -98,6 +102,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
       await closed;
       clearInterval(closeIdle);
       await sendQueue.drain();
+      await counters.stop();
       await pool.end();
     },
   };

@@ -4,7 +4,8 @@ import { generateToken, hashToken } from '../auth/tokens.js';
 import { ConflictProblem, UnauthorizedProblem } from '../errors.js';
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import { authAttemptLimiter, LoginFailureLimit } from '../http/rate-limit.js';
+import { authAttemptLimiter } from '../http/rate-limit.js';
+import { LoginFailureLimit } from '../limits/login-failures.js';
 import { loginBody, parse, registerBody, userLookupQuery } from '../http/validate.js';
 import { deleteSession, insertSession } from '../store/sessions.js';
 import { findCredentials, findUsersByUsername, insertUser, type User } from '../store/users.js';
@@ -12,7 +13,7 @@ import { findCredentials, findUsersByUsername, insertUser, type User } from '../
 /** POST /v1/users and POST /v1/sessions: public, behind the sign-in rate limit. */
 export function signInRoutes(ctx: AppContext): Router {
   const router = Router();
-  const limitAttempts = authAttemptLimiter(ctx.pool, ctx.logger, ctx.config.authRateLimitPerMin);
+  const limitAttempts = authAttemptLimiter(ctx.counters, ctx.logger, ctx.config.authRateLimitPerMin);
   const passwords = new PasswordHasher(ctx.config.scryptCostLog2);
   const loginFailures = new LoginFailureLimit(ctx.pool, ctx.config.loginFailuresPerMin);
 
