@@ -21,6 +21,8 @@ export interface Instance {
   maintenance: Maintenance;
   /** This instance's Prometheus registry (GET /metrics). */
   metrics: Metrics;
+  /** The rate limits' local counts (flushed to the shared totals periodically; tests flush at will). */
+  counters: SharedCounters;
   /** Graceful stop: no new connections, in-flight requests finish, then the pool closes. */
   stop(): Promise<void>;
 }
@@ -89,6 +91,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     realtime,
     maintenance,
     metrics,
+    counters,
     async stop() {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
