@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
-import { createApp } from './app.js';
+import { createRequestHandler } from './app.js';
 import { answerClientError } from './http/problem.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -45,7 +45,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   maintenance.start();
   /** Set by stop(): the instance is draining and must get no new work. */
   let draining = false;
-  const app = createApp({
+  const handle = createRequestHandler({
     config,
     pool,
     logger,
@@ -68,7 +68,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     // While draining, every answer closes its connection: keep-alive clients move to another
     // instance, and the server is not kept open by connections that never go idle.
     if (draining) res.setHeader('Connection', 'close');
-    app(req, res);
+    handle(req, res);
   });
   // Longer than common load balancer idle timeouts, so the balancer closes idle connections first.
   server.keepAliveTimeout = 65_000;

@@ -85,8 +85,8 @@ describe('npm start', () => {
       pid = Number(/"pid":(\d+)/.exec(npm.output.find((line) => line.includes('postline is listening'))!)![1]);
       npm.child.kill('SIGTERM');
       await npm.exited;
-      await waitFor(() => !isAlive(pid), 10_000, 'the server to stop');
-      assert.ok(npm.output.some((line) => line.includes('"msg":"stopped"')), 'it drained and stopped');
+      await waitFor(() => npm.output.some((line) => line.includes('"msg":"stopped"')), 10_000, 'the server to drain and stop');
+      await waitFor(() => !isAlive(pid), 5000, 'the server process to exit');
     } finally {
       if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
       await db.drop();

@@ -1,5 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 import {
   BadRequestProblem,
   ConflictProblem,
@@ -35,9 +36,13 @@ function problemJson(problem: Problem): string {
 }
 
 /** Write an RFC 9457 problem answer. */
-function sendProblem(res: Response, problem: Problem): void {
+function sendProblem(res: ServerResponse, problem: Problem): void {
   for (const [name, value] of Object.entries(problem.extra.headers ?? {})) res.setHeader(name, value);
-  res.status(problem.status).type('application/problem+json').send(problemJson(problem));
+  const body = problemJson(problem);
+  res.statusCode = problem.status;
+  res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }
 
 /**
@@ -139,32 +144,42 @@ export const notFoundHandler: RequestHandler = () => {
  * after a 200 event stream ends. So a client that asks for an event stream is told "not now" as
  * an empty stream carrying `retry:`.
  */
-function sendRetryLater(res: Response, retryMs: number): void {
-  res
-    .status(200)
-    .set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform' })
-    .end(`retry: ${retryMs}\n\n`);
+function sendRetryLater(res: ServerResponse, retryMs: number): void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform' });
+  res.end(`retry: ${retryMs}\n\n`);
+}
+
+export interface ErrorAnswers {
+  logger: Logger;
+  metrics: Metrics;
+  /** The `retry:` hint for event-stream clients meeting a server-side failure. */
+  sseRetryMs: number;
 }
 
 /**
- * The one error handler: every failure leaves as problem+json, never a stack trace or an HTML
- * page; except that an event-stream client meeting a 5xx gets `retry:` and a close (`sseRetryMs`).
+ * Answer a failed request: every failure leaves as problem+json, never a stack trace or an HTML
+ * page; except that an event-stream client meeting a 5xx gets `retry:` and a close. Shared by
+ * the Express app's error handler and the lean delivery path.
  */
-export function errorHandler(logger: Logger, metrics: Metrics, sseRetryMs: number): ErrorRequestHandler {
-  return (error, req, res, _next) => {
-    const problem = toProblem(error);
-    if (problem instanceof TooManyRequestsProblem) metrics.rateLimited.inc({ limit: problem.limit });
-    if (!problem || problem.status >= 500) {
-      logger.error({ err: error, method: req.method, path: req.path }, problem ? `request failed (${problem.status}): ${problem.detail}` : 'request failed');
-    }
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    if ((!problem || problem.status >= 500) && req.get('Accept')?.includes('text/event-stream')) {
-      sendRetryLater(res, sseRetryMs);
-      return;
-    }
-    sendProblem(res, problem ?? new Problem(500, 'internal', 'Internal error', 'Something went wrong on our side.'));
-  };
+export function answerError(error: unknown, req: IncomingMessage, res: ServerResponse, answers: ErrorAnswers): void {
+  const problem = toProblem(error);
+  if (problem instanceof TooManyRequestsProblem) answers.metrics.rateLimited.inc({ limit: problem.limit });
+  if (!problem || problem.status >= 500) {
+    const path = req.url?.split('?')[0];
+    answers.logger.error({ err: error, method: req.method, path }, problem ? `request failed (${problem.status}): ${problem.detail}` : 'request failed');
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if ((!problem || problem.status >= 500) && req.headers.accept?.includes('text/event-stream')) {
+    sendRetryLater(res, answers.sseRetryMs);
+    return;
+  }
+  sendProblem(res, problem ?? new Problem(500, 'internal', 'Internal error', 'Something went wrong on our side.'));
+}
+
+/** The Express app's one error handler (see {@link answerError}). */
+export function errorHandler(answers: ErrorAnswers): ErrorRequestHandler {
+  return (error, req, res, _next) => answerError(error, req, res, answers);
 }
