@@ -72,10 +72,18 @@ export class SharedCounters {
     await forgetHits(this.pool, key);
   }
 
-  /** Add the pending hits to the shared totals and learn the totals. Concurrent calls share one flush. */
+  /**
+   * Add the pending hits to the shared totals and learn the totals. Resolves once every hit
+   * counted before the call is written: a flush under way may not hold them, so this one follows it.
+   */
   flush(): Promise<void> {
-    this.flushing ??= this.write().finally(() => (this.flushing = undefined));
-    return this.flushing;
+    const current: Promise<void> = (this.flushing ?? Promise.resolve())
+      .then(() => this.write())
+      .finally(() => {
+        if (this.flushing === current) this.flushing = undefined;
+      });
+    this.flushing = current;
+    return current;
   }
 
   private async write(): Promise<void> {
