@@ -8,6 +8,8 @@ import { clientFileRoutes } from './routes/client-files.js';
 import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { presenceRoutes } from './routes/presence.js';
+import { reactionRoutes } from './routes/reactions.js';
+import { searchRoutes } from './routes/search.js';
 import { streamRoutes } from './routes/streams.js';
 import { threadRoutes } from './routes/threads.js';
 import { authenticate } from './http/auth.js';
@@ -93,7 +95,7 @@ export function createApp(ctx: AppContext): Express {
   // The stream endpoints also take the token from ?access_token or the cookie, so they come first.
   v1.use(streamRoutes(ctx, limitUser));
   v1.use(authenticate(ctx.sessions), limitUser);
-  v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), presenceRoutes(ctx));
+  v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), reactionRoutes(ctx), searchRoutes(ctx), presenceRoutes(ctx));
   app.use('/v1', v1);
 
   app.use(notFoundHandler);

@@ -67,7 +67,7 @@ describe('postline-client picks its transport', () => {
     const { alice, bob, threadId } = await createPair(t.app.url);
     const { client, transport } = await connected(t.app.url, bob);
     assert.equal(transport, 'sse');
-    const received: string[] = [];
+    const received: Array<string | null> = [];
     const allThree = new Promise<void>((resolve) =>
       client.on('message.created', (envelope: Postline.Envelope<Postline.Message>) => received.push(envelope.data.body) === 3 && resolve()),
     );
