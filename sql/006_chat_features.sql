@@ -171,20 +171,26 @@ $$;
 -- message.created and message.updated events, as the lastMessage of thread.updated events, and
 -- as the quote (replyTo) in the events of replies to it. Rewrite those copies to the messages'
 -- current state. Events carry the thread's id, and none older than the message can mention it.
+-- Instances keep recent events in memory for resuming clients: a notice at commit ('rewritten',
+-- through the highest id rewritten) tells them to read those from the log again.
 CREATE FUNCTION postline_refresh_event_copies(p_message_id bigint)
 RETURNS void
 LANGUAGE sql
 AS $$
-  UPDATE events e
-     SET envelope = (CASE WHEN e.type = 'thread.updated'
-                          THEN jsonb_set(e.envelope::jsonb, '{data,lastMessage}', postline_message_json(c)::jsonb)
-                          ELSE jsonb_set(e.envelope::jsonb, '{data}', postline_message_json(c)::jsonb) END)::json
-    FROM messages target, messages c
-   WHERE target.id = p_message_id
-     AND e.thread_id = target.thread_id
-     AND e.created_at >= target.created_at
-     AND e.type IN ('message.created', 'message.updated', 'thread.updated')
-     AND c.id = (CASE WHEN e.type = 'thread.updated' THEN e.envelope #>> '{data,lastMessage,id}'
-                      ELSE e.envelope #>> '{data,id}' END)::bigint
-     AND (c.id = p_message_id OR c.reply_to_id = p_message_id)
+  WITH rewritten AS (
+    UPDATE events e
+       SET envelope = (CASE WHEN e.type = 'thread.updated'
+                            THEN jsonb_set(e.envelope::jsonb, '{data,lastMessage}', postline_message_json(c)::jsonb)
+                            ELSE jsonb_set(e.envelope::jsonb, '{data}', postline_message_json(c)::jsonb) END)::json
+      FROM messages target, messages c
+     WHERE target.id = p_message_id
+       AND e.thread_id = target.thread_id
+       AND e.created_at >= target.created_at
+       AND e.type IN ('message.created', 'message.updated', 'thread.updated')
+       AND c.id = (CASE WHEN e.type = 'thread.updated' THEN e.envelope #>> '{data,lastMessage,id}'
+                        ELSE e.envelope #>> '{data,id}' END)::bigint
+       AND (c.id = p_message_id OR c.reply_to_id = p_message_id)
+    RETURNING e.id)
+  SELECT pg_notify('postline_ephemeral', json_build_object('kind', 'rewritten', 'through', max(id))::text)
+    FROM rewritten HAVING count(*) > 0
 $$;

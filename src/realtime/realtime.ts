@@ -25,7 +25,9 @@ import type { Subscriber, SubscriberKind } from './subscriber.js';
 type EphemeralNotice =
   | { kind: 'typing'; threadId: string; userId: string; typing: boolean; at: string; audience: string[] }
   | { kind: 'presence'; userId: string; online: boolean; at: string }
-  | { kind: 'revoked'; sessionId: string };
+  | { kind: 'revoked'; sessionId: string }
+  /** Event rows up to `through` were rewritten in the log (a deleted message's copies). */
+  | { kind: 'rewritten'; through: number };
 
 /** How often open streams' tokens are re-checked (revocations normally arrive by NOTIFY). */
 const SESSION_CHECK_MS = 30_000;
@@ -83,6 +85,7 @@ export class Realtime {
         onReconnected: () => {
           metrics.listenerReconnects.inc();
           sessions.clear(); // revocations sent while deaf were missed
+          this.feed.forgetThrough(this.feed.cursor); // and rewrites of the event log
           void this.feed.catchUp();
           this.presence.resync().catch((error: unknown) => logger.warn({ err: error }, 'presence resync failed'));
         },
@@ -232,6 +235,9 @@ export class Realtime {
       case 'revoked':
         this.sessions.forget(notice.sessionId);
         this.hub.endSession(notice.sessionId);
+        break;
+      case 'rewritten':
+        this.feed.forgetThrough(notice.through);
         break;
     }
   }
