@@ -17,16 +17,22 @@ export interface SearchResult {
  */
 const QUERY = `websearch_to_tsquery('postline_search', $1)`;
 
+/** Chat messages are short: up to this many characters, the snippet is the whole text. */
+const WHOLE_TEXT_UP_TO = 240;
+const MARKS = 'StartSel=<mark>, StopSel=</mark>';
+
 /**
  * The matching messages, newest first. The text is escaped before ts_headline marks the matches,
- * so a snippet is safe to show as HTML. The match must use the index's very expression
- * (`to_tsvector('postline_search', body)` over messages not deleted). Snippets are made for the
- * page only, after the limit.
+ * so a snippet is safe to show as HTML. Short texts are marked whole; longer ones give up to two
+ * fragments around the matches. The match must use the index's very expression
+ * (`to_tsvector('postline_search', body)` over messages not deleted; test/search.test.ts checks
+ * that the planner can use the index for it). Snippets are made for the page only, after the limit.
  */
-const SEARCH = `
+export const SEARCH_MESSAGES = `
   SELECT postline_message_json(hit) AS message,
          ts_headline('postline_search', replace(replace(replace(hit.body, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), ${QUERY},
-                     'StartSel=<mark>, StopSel=</mark>, MinWords=12, MaxWords=30, MaxFragments=2, FragmentDelimiter=" … "') AS snippet
+                     CASE WHEN length(hit.body) <= ${WHOLE_TEXT_UP_TO} THEN '${MARKS}, HighlightAll=true'
+                          ELSE '${MARKS}, MinWords=12, MaxWords=30, MaxFragments=2, FragmentDelimiter=" … "' END) AS snippet
     FROM (SELECT m.* FROM messages m
            WHERE m.thread_id IN (SELECT tm.thread_id FROM thread_members tm WHERE tm.user_id = $2)
              AND ($3::bigint IS NULL OR m.thread_id = $3)
@@ -53,6 +59,6 @@ export async function searchMessages(
   );
   if (!check[0]!.member) throw new NotFoundProblem(THREAD_NOT_FOUND);
   if (check[0]!.words === 0) throw new ValidationProblem([{ path: 'q', message: 'has no words to search for' }]);
-  const { rows } = await pool.query<SearchResult>(SEARCH, [input.q, input.userId, input.threadId ?? null, input.before ?? null, input.limit + 1]);
+  const { rows } = await pool.query<SearchResult>(SEARCH_MESSAGES, [input.q, input.userId, input.threadId ?? null, input.before ?? null, input.limit + 1]);
   return { results: rows.slice(0, input.limit), hasMore: rows.length > input.limit };
 }
