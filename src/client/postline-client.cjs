@@ -610,6 +610,14 @@
     });
   };
 
+  /** callback(error, [{userId, online}]) for users who share a thread with us (others are left out). */
+  Client.prototype.presence = function (userIds, callback) {
+    if (userIds.length === 0) return callback(null, []);
+    this.request('GET', '/v1/presence' + queryString({ userIds: userIds.join(',') }), null, function (error, answer) {
+      callback(error, answer && answer.presence);
+    });
+  };
+
   /** A thread arrived (REST): learn where our delivered marker is, and acknowledge its last message. */
   Client.prototype.receivedThread = function (thread) {
     var receipts = thread.receipts || [];
