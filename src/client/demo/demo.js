@@ -192,11 +192,13 @@
     for (var i = 0; i < message.reactions.length; i++) {
       var reaction = message.reactions[i];
       var mine = reaction.userIds.indexOf(me.id) !== -1;
-      var chip = button('reaction' + (mine ? ' mine' : ''), reaction.emoji + ' ' + reaction.count, {
+      var chip = button('reaction' + (mine ? ' mine' : ''), undefined, {
         'data-emoji': reaction.emoji,
         'aria-pressed': String(mine),
         title: mine ? 'Take back your ' + reaction.emoji : 'React ' + reaction.emoji
       });
+      chip.appendChild(element('span', 'emoji', reaction.emoji));
+      chip.appendChild(document.createTextNode(' ' + reaction.count));
       row.appendChild(chip);
     }
     return row;
@@ -206,7 +208,7 @@
     var menu = element('span', 'menu');
     menu.setAttribute('role', 'group');
     menu.setAttribute('aria-label', 'Message actions');
-    for (var i = 0; i < REACTIONS.length; i++) menu.appendChild(button('react', REACTIONS[i], { 'data-emoji': REACTIONS[i], title: 'React ' + REACTIONS[i] }));
+    for (var i = 0; i < REACTIONS.length; i++) menu.appendChild(button('react emoji', REACTIONS[i], { 'data-emoji': REACTIONS[i], title: 'React ' + REACTIONS[i] }));
     menu.appendChild(button('action', 'Reply', { 'data-action': 'reply' }));
     if (mine) {
       menu.appendChild(button('action', 'Edit', { 'data-action': 'edit' }));
@@ -229,8 +231,8 @@
     item.appendChild(time);
     if (mine && !deleted) item.appendChild(renderTick(message));
     if (deleted) return item;
-    if (message.reactions.length) item.appendChild(renderReactions(message));
     item.appendChild(button('menu-toggle', '\u22EF', { 'aria-label': 'Message actions', 'aria-expanded': String(menuFor === message.id) }));
+    if (message.reactions.length) item.appendChild(renderReactions(message));
     if (menuFor === message.id) item.appendChild(renderMenu(message, mine));
     return item;
   }
@@ -670,7 +672,8 @@
     var item = closest(event.target, this, 'data-message-id');
     var message = item && findMessage(item.getAttribute('data-message-id'));
     if (!message) return;
-    var target = event.target;
+    // The button clicked (or the one around the emoji clicked).
+    var target = closest(event.target, item, 'data-emoji') || closest(event.target, item, 'data-action') || event.target;
     var emoji = target.getAttribute('data-emoji');
     var action = target.getAttribute('data-action');
     if (/\bmenu-toggle\b/.test(target.className)) {
