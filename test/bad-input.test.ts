@@ -125,6 +125,10 @@ const cases: BadRequest[] = [
   { name: 'delivered on a thread of others', method: 'post', path: () => `/v1/threads/${foreignThreadId}/delivered`, body: () => ({ upTo: foreignMessageId }), status: 404 },
   // Edit.
   { name: 'edit to an empty body', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, body: { body: ' ' }, status: 400 },
+  { name: 'edit with an XML body', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, type: 'application/xml', body: '<body>hi</body>', status: 415 },
+  { name: 'edit with a JSON array', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, type: 'application/json', body: '["hi"]', status: 400 },
+  { name: 'edit with malformed JSON', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, type: 'application/json', body: '{"body":', status: 400 },
+  { name: 'a reaction with a multipart body', method: 'put', path: () => `/v1/threads/${threadId}/messages/${messageId}/reactions/${encodeURIComponent('👍')}`, type: 'multipart/form-data; boundary=x', body: '--x--', status: 415 },
   { name: 'edit without body', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, body: {}, status: 400 },
   { name: 'edit to an over-long body', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, body: { body: 'é'.repeat(4001) }, status: 400 },
   { name: 'edit to a number', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, body: { body: 7 }, status: 400 },
