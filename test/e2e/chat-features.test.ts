@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
-import type { Browser } from 'playwright-core';
+import { describe, test, type TestContext } from 'node:test';
 import { register } from '../support/api.js';
 import { useInstances } from '../support/fixture.js';
-import { launchChromium, type EventSourceVariant } from './support/browser.js';
+import { useChromium, type EventSourceVariant } from './support/browser.js';
+import { stepsOf } from './support/chat-scenario.js';
 import { DemoUser, type TransportName } from './support/demo-page.js';
-import { requireProgram } from './support/programs.js';
 import { E2E_SERVER_ENV } from './support/server-env.js';
 
-const chromium = requireProgram('chromium', 'chromium');
+const chromium = useChromium();
 const t = useInstances({ env: E2E_SERVER_ENV });
 const SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/demo-features.png');
-
-let browser: Browser;
-before(async () => {
-  if (!chromium.skip) browser = await launchChromium(chromium.path);
-});
-after(async () => {
-  await browser?.close();
-});
 
 const THUMBS = '\u{1F44D}';
 
@@ -30,20 +21,10 @@ const THUMBS = '\u{1F44D}';
  */
 async function runFeatures(c: TestContext, variant: EventSourceVariant, transport: TransportName, screenshot?: string): Promise<void> {
   // Display names with accents, found without them; the variant keeps them apart between runs.
-  const alice = await DemoUser.register(browser, t.app.url, variant, `Alice Trần ${variant}`, 'alice');
-  const bob = await DemoUser.register(browser, t.app.url, variant, `Bích Ngọc ${variant}`, 'bich');
+  const alice = await DemoUser.register(chromium.browser, t.app.url, variant, `Alice Trần ${variant}`, 'alice');
+  const bob = await DemoUser.register(chromium.browser, t.app.url, variant, `Bích Ngọc ${variant}`, 'bich');
   const carol = await register(t.app.url);
-  let failed = false;
-  const step = async (name: string, body: () => Promise<void>) => {
-    await c.test(name, failed ? { skip: 'an earlier step failed' } : {}, async () => {
-      try {
-        await body();
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    });
-  };
+  const step = stepsOf(c);
   const hello = 'Xin chào! Tiếng Việt có dấu nhé';
   const helloEdited = 'Xin chào Bích! Tiếng Việt có dấu nhé';
   const lunch = 'Lunch at noon?';
