@@ -103,7 +103,9 @@ DECLARE
   r record;
   v_msg messages;
   v_reply messages;
-  v_created bigint[] := '{}';
+  -- The new messages' threads and JSON, in message id order (the order phase 1 inserts them).
+  v_threads bigint[] := '{}';
+  v_created json[] := '{}';
   v_last_event bigint;
 BEGIN
   -- Phase 1: row locks, in thread order so that concurrent batches cannot deadlock, and in
@@ -146,20 +148,19 @@ BEGIN
      WHERE id = r.thread_id;
     UPDATE thread_members SET read_seq = greatest(read_seq, v_msg.seq)
      WHERE thread_id = r.thread_id AND user_id = r.sender_id;
-    v_created := v_created || v_msg.id;
     outcome := 'created'; message := postline_message_json(v_msg);
+    v_threads := v_threads || r.thread_id;
+    v_created := v_created || message;
     RETURN NEXT;
   END LOOP;
 
   -- Phase 2: the events, after every row lock (the commit-order lock must come last). Message ids
-  -- were taken in phase-1 order, so each thread's events follow its seq.
-  FOR r IN
-    SELECT m.thread_id, postline_message_json(m) AS data,
-           (SELECT array_agg(tm.user_id ORDER BY tm.user_id) FROM thread_members tm
-             WHERE tm.thread_id = m.thread_id) AS audience
-      FROM messages m WHERE m.id = ANY (v_created) ORDER BY m.id
-  LOOP
-    v_last_event := postline_insert_event('message.created', r.thread_id, r.audience, r.data);
+  -- were taken in phase-1 order, so each thread's events follow its seq. The JSON is phase 1's:
+  -- nothing later in the batch changes a message.
+  FOR i IN 1 .. coalesce(array_length(v_threads, 1), 0) LOOP
+    v_last_event := postline_insert_event('message.created', v_threads[i],
+      (SELECT array_agg(tm.user_id ORDER BY tm.user_id) FROM thread_members tm WHERE tm.thread_id = v_threads[i]),
+      v_created[i]);
   END LOOP;
   IF v_last_event IS NOT NULL THEN
     PERFORM pg_notify('postline_events', v_last_event::text);
