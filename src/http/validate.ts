@@ -83,8 +83,11 @@ export const loginBody = z.object({
 
 export const userLookupQuery = z.object({ username });
 
-/** `GET /v1/users?q=`: a prefix of a username or of words of a display name. */
-export const peopleSearchQuery = z.object({ q: text(1, 64) });
+/** `GET /v1/users?q=`: a prefix of a username or of words of a display name (not with ?username=). */
+export const peopleSearchQuery = z.object({
+  q: text(1, 64),
+  username: z.never({ error: 'send either username (exact) or q (search), not both' }).optional(),
+});
 
 export const createThreadBody = z.object({
   // A form body sends a single member as a plain string.
@@ -141,6 +144,7 @@ export const emoji = z
 
 export const reactionParams = z.object({ threadId: id, messageId: id, emoji });
 
+/** `GET /v1/search`: `limit` 1-50, default 20. */
 export const searchQuery = z.object({
   q: text(1, 200),
   threadId: id.optional(),

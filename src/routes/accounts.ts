@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { PasswordHasher } from '../auth/passwords.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
-import { BadRequestProblem, ConflictProblem, UnauthorizedProblem } from '../errors.js';
+import { ConflictProblem, UnauthorizedProblem } from '../errors.js';
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { authAttemptLimiter, LoginFailureLimit } from '../http/rate-limit.js';
@@ -67,7 +67,6 @@ export function accountRoutes(ctx: AppContext): Router {
   // ?q= searches people by prefix; otherwise ?username= is the exact lookup.
   router.get('/users', async (req, res) => {
     if (req.query.q !== undefined) {
-      if (req.query.username !== undefined) throw new BadRequestProblem('Send either username (exact) or q (search), not both.');
       const { q } = parse(peopleSearchQuery, req.query);
       res.json({ users: await searchUsers(ctx.pool, q) });
       return;
