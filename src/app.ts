@@ -14,6 +14,8 @@ import { deliveryHandler } from './routes/delivery.js';
 import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { presenceRoutes } from './routes/presence.js';
+import { reactionRoutes } from './routes/reactions.js';
+import { searchRoutes } from './routes/search.js';
 import { threadRoutes } from './routes/threads.js';
 
 /** Old mobile browsers cache POST answers; polls and actions must never be served from a cache. */
@@ -54,7 +56,7 @@ function createExpressApp(ctx: AppContext, allowOrigins: Cors): Express {
   v1.use(noStore, ...parseBodies());
   v1.use(signInRoutes(ctx));
   v1.use(authenticate(ctx.sessions), userLimiter(ctx.counters, ctx.logger, ctx.config.rateLimitPerMin));
-  v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), presenceRoutes(ctx));
+  v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), reactionRoutes(ctx), searchRoutes(ctx), presenceRoutes(ctx));
   app.use('/v1', v1);
 
   app.use(notFoundHandler);

@@ -22,6 +22,13 @@ function threadRoutes(threadId: string, messageId: string, bystander: TestUser) 
     { name: 'POST message', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/messages`).send({ body: 'let me in' }) },
     { name: 'POST typing', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/typing`).send({ typing: true }) },
     { name: 'POST seen', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/seen`).send({ upTo: messageId }) },
+    { name: 'POST delivered', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/delivered`).send({ upTo: messageId }) },
+    { name: 'PATCH message', call: (api: request.Agent) => api.patch(`/v1/threads/${threadId}/messages/${messageId}`).send({ body: 'mine now' }) },
+    { name: 'DELETE message', call: (api: request.Agent) => api.delete(`/v1/threads/${threadId}/messages/${messageId}`) },
+    { name: 'PUT reaction', call: (api: request.Agent) => api.put(`/v1/threads/${threadId}/messages/${messageId}/reactions/${encodeURIComponent('👀')}`) },
+    { name: 'DELETE reaction', call: (api: request.Agent) => api.delete(`/v1/threads/${threadId}/messages/${messageId}/reactions/${encodeURIComponent('👍')}`) },
+    { name: 'POST reply', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/messages`).send({ body: 'let me in', replyTo: messageId }) },
+    { name: 'GET search in thread', call: (api: request.Agent) => api.get('/v1/search').query({ q: 'secret', threadId }) },
     { name: 'POST member', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/members`).send({ userId: bystander.id }) },
     { name: 'DELETE member', call: (api: request.Agent) => api.delete(`/v1/threads/${threadId}/members/${bystander.id}`) },
   ];
@@ -57,6 +64,7 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
   };
   const threadId = await createThread(t.a.url, alice, [bob, outsiders.removed, outsiders.revoked, outsiders.expired], 'secret');
   const message = await sendMessage(t.a.url, alice, threadId, 'before the change');
+  await request(t.a.url).put(`/v1/threads/${threadId}/messages/${message.id}/reactions/${encodeURIComponent('👍')}`).set(bearer(bob)).expect(200);
   // A thread of their own with alice, for a marker that ends the reading of open streams.
   const markers = Object.fromEntries(
     await Promise.all(Object.entries(outsiders).map(async ([kind, user]) => [kind, await createThread(t.a.url, alice, [user], `marker ${kind}`)])),
@@ -93,6 +101,13 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
   const after = await sendMessage(t.b.url, alice, threadId, 'after the change');
   await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(bob)).send({ typing: true }).expect(204);
   await request(t.b.url).post(`/v1/threads/${threadId}/seen`).set(bearer(bob)).send({ upTo: after.id }).expect(204);
+  // Receipts, edits, replies, reactions and deletions after the change.
+  const answer = await request(t.a.url).post(`/v1/threads/${threadId}/messages`).set(bearer(bob)).send({ body: 'a reply after the change', replyTo: after.id }).expect(201);
+  await request(t.b.url).post(`/v1/threads/${threadId}/delivered`).set(bearer(alice)).send({ upTo: answer.body.message.id }).expect(204);
+  await request(t.a.url).patch(`/v1/threads/${threadId}/messages/${after.id}`).set(bearer(alice)).send({ body: 'after the change, edited' }).expect(200);
+  await request(t.b.url).put(`/v1/threads/${threadId}/messages/${after.id}/reactions/${encodeURIComponent('🎉')}`).set(bearer(bob)).expect(200);
+  await request(t.a.url).delete(`/v1/threads/${threadId}/messages/${message.id}/reactions/${encodeURIComponent('👍')}`).set(bearer(bob)).expect(200);
+  await request(t.b.url).delete(`/v1/threads/${threadId}/messages/${answer.body.message.id}`).set(bearer(bob)).expect(204);
   const newcomer = await register(t.a.url);
   await request(t.b.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: newcomer.id }).expect(200);
   for (const kind of Object.keys(outsiders) as Outsider[]) await sendMessage(t.a.url, alice, markers[kind], `marker for ${kind}`);
@@ -124,6 +139,9 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
       const list = await request(app.url).get('/v1/threads').set(bearer(user));
       if (tokenDead) assert.equal(list.status, 401);
       else assert.ok(!list.body.threads.some((thread: { id: string }) => thread.id === threadId), `${label}: not in the list`);
+      const found = await request(app.url).get('/v1/search').query({ q: 'change' }).set(bearer(user));
+      if (tokenDead) assert.equal(found.status, 401);
+      else assert.deepEqual(found.body.results, [], `${label}: search finds nothing of the thread`);
       // Replays (SSE and poll) from before the change hold nothing of the thread after it.
       const replay = await openStream(app.url, user.token, { headers: { 'Last-Event-ID': head } });
       if (tokenDead) {

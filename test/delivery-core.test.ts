@@ -51,7 +51,8 @@ test('a backlog of many pages is sent as the socket takes it, leaving no listene
   const count = 6000;
   await t.db.query(
     `SELECT count(*) FROM postline_send_messages(array_fill($1::bigint, ARRAY[$3::int]), array_fill($2::bigint, ARRAY[$3::int]),
-                                                 array_fill(repeat('x', 4000), ARRAY[$3::int]), array_fill(NULL::text, ARRAY[$3::int]))`,
+                                                 array_fill(repeat('x', 4000), ARRAY[$3::int]), array_fill(NULL::text, ARRAY[$3::int]),
+                                                 array_fill(NULL::bigint, ARRAY[$3::int]))`,
     [threadId, alice.id, count],
   );
   // The instance has dispatched them all live (to nobody): the stream below gets them as backlog only.

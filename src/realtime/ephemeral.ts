@@ -3,6 +3,7 @@ import type { SessionCache } from '../auth/session-cache.js';
 import type { Logger } from '../log.js';
 import { coMembers } from '../store/presence.js';
 import { Deliverable } from './deliverable.js';
+import type { EventFeed } from './event-feed.js';
 import type { Hub } from './hub.js';
 
 /** What travels on the ephemeral channel (see sql/003_realtime.sql, sql/005_typing_chunks.sql and store/sessions.ts). */
@@ -10,16 +11,20 @@ type EphemeralNotice =
   /** One NOTIFY per part of the audience: large groups do not fit Postgres' 8000-byte payload. */
   | { kind: 'typing'; threadId: string; userId: string; typing: boolean; at: string; audience: string[] }
   | { kind: 'presence'; userId: string; online: boolean; at: string }
-  | { kind: 'revoked'; sessionId: string };
+  | { kind: 'revoked'; sessionId: string }
+  /** Event rows up to `through` were rewritten in the log (a deleted message's copies). */
+  | { kind: 'rewritten'; through: number };
 
 /**
  * The notices of the ephemeral channel, which are never stored: typing and presence go to the
- * local subscribers of their audience, revocations end the session's subscribers and forget it.
+ * local subscribers of their audience, revocations end the session's subscribers and forget it,
+ * and rewrites of the event log make the feed forget its copies of the rewritten events.
  */
 export class EphemeralNotices {
   constructor(
     private readonly pool: Pool,
     private readonly hub: Hub,
+    private readonly feed: EventFeed,
     private readonly sessions: SessionCache,
     private readonly logger: Logger,
   ) {}
@@ -44,6 +49,9 @@ export class EphemeralNotices {
       case 'revoked':
         this.sessions.forget(notice.sessionId);
         this.hub.endSession(notice.sessionId);
+        break;
+      case 'rewritten':
+        this.feed.forgetThrough(notice.through);
         break;
     }
   }

@@ -122,6 +122,18 @@ export class EventFeed {
     return low;
   }
 
+  /**
+   * Forget the recent events up to `id`: their rows were rewritten in the log (the copies of a
+   * deleted message), so clients resuming before them read them from the database.
+   */
+  forgetThrough(id: number): void {
+    const through = Math.min(id, this.cursor);
+    const drop = this.firstAfter(through);
+    for (let i = 0; i < drop; i++) this.recentSize -= this.recent[i]!.json.length;
+    this.recent.splice(0, drop);
+    this.floor = Math.max(this.floor, through);
+  }
+
   private remember(event: Deliverable): void {
     this.recent.push(event);
     this.recentSize += event.json.length;

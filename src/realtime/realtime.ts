@@ -62,7 +62,7 @@ export class Realtime {
   ) {
     this.hub = new Hub(metrics, logger);
     this.feed = new EventFeed(pool, this.hub, metrics, logger, config.recentEventsBytes);
-    this.ephemeral = new EphemeralNotices(pool, this.hub, sessions, logger);
+    this.ephemeral = new EphemeralNotices(pool, this.hub, this.feed, sessions, logger);
     this.presence = new PresenceTracker(
       pool,
       randomUUID(),
@@ -81,6 +81,7 @@ export class Realtime {
         onReconnected: () => {
           metrics.listenerReconnects.inc();
           sessions.clear(); // revocations sent while deaf were missed
+          this.feed.forgetThrough(this.feed.cursor); // and rewrites of the event log
           void this.feed.catchUp();
           this.presence.resync().catch((error: unknown) => logger.warn({ err: error }, 'presence resync failed'));
         },

@@ -5,10 +5,10 @@ import { ConflictProblem, UnauthorizedProblem } from '../errors.js';
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { authAttemptLimiter } from '../http/rate-limit.js';
+import { loginBody, parse, peopleSearchQuery, registerBody, userLookupQuery } from '../http/validate.js';
 import { LoginFailureLimit } from '../limits/login-failures.js';
-import { loginBody, parse, registerBody, userLookupQuery } from '../http/validate.js';
 import { deleteSession, insertSession } from '../store/sessions.js';
-import { findCredentials, findUsersByUsername, insertUser, type User } from '../store/users.js';
+import { findCredentials, findUsersByUsername, insertUser, searchUsers, type User } from '../store/users.js';
 
 /** POST /v1/users and POST /v1/sessions: public, behind the sign-in rate limit. */
 export function signInRoutes(ctx: AppContext): Router {
@@ -65,7 +65,13 @@ export function accountRoutes(ctx: AppContext): Router {
     res.json({ user: requireAuth(req).user });
   });
 
+  // ?q= searches people by prefix; otherwise ?username= is the exact lookup.
   router.get('/users', async (req, res) => {
+    if (req.query.q !== undefined) {
+      const { q } = parse(peopleSearchQuery, req.query);
+      res.json({ users: await searchUsers(ctx.pool, q) });
+      return;
+    }
     const { username } = parse(userLookupQuery, req.query);
     res.json({ users: await findUsersByUsername(ctx.pool, username) });
   });

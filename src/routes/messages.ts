@@ -1,11 +1,28 @@
 import { Router } from 'express';
-import { BadRequestProblem, NotFoundProblem } from '../errors.js';
+import { BadRequestProblem, NotFoundProblem, ValidationProblem } from '../errors.js';
 import { requireAuth } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import { clientId, listMessagesQuery, parse, seenBody, sendMessageBody, threadParams, typingBody } from '../http/validate.js';
-import { listMessages } from '../store/messages.js';
-import { markSeen } from '../store/threads.js';
+import {
+  clientId,
+  deliveredBody,
+  editMessageBody,
+  listMessagesQuery,
+  messageParams,
+  parse,
+  seenBody,
+  sendMessageBody,
+  threadParams,
+  typingBody,
+} from '../http/validate.js';
+import { deleteMessage, editMessage, listMessages } from '../store/messages.js';
+import { moveMarker } from '../store/receipts.js';
 import { setTyping } from '../store/typing.js';
+
+/** Why a send with `replyTo` was refused. */
+const REPLY_PROBLEMS = {
+  reply_not_found: 'no such message in this thread',
+  reply_deleted: 'is a deleted message',
+};
 
 export function messageRoutes(ctx: AppContext): Router {
   const router = Router();
@@ -31,9 +48,26 @@ export function messageRoutes(ctx: AppContext): Router {
       senderId: requireAuth(req).user.id,
       body: input.body,
       clientId: input.clientId ?? key ?? null,
+      replyTo: input.replyTo ?? null,
     });
+    if ('message' in result) {
+      res.status(result.outcome === 'created' ? 201 : 200).json({ message: result.message });
+      return;
+    }
     if (result.outcome === 'not_found') throw new NotFoundProblem('No such thread.');
-    res.status(result.outcome === 'created' ? 201 : 200).json({ message: result.message });
+    throw new ValidationProblem([{ path: 'replyTo', message: REPLY_PROBLEMS[result.outcome] }]);
+  });
+
+  router.patch('/threads/:threadId/messages/:messageId', async (req, res) => {
+    const { threadId, messageId } = parse(messageParams, req.params);
+    const { body } = parse(editMessageBody, req.body);
+    res.json({ message: await editMessage(ctx.pool, { threadId, messageId, userId: requireAuth(req).user.id }, body) });
+  });
+
+  router.delete('/threads/:threadId/messages/:messageId', async (req, res) => {
+    const { threadId, messageId } = parse(messageParams, req.params);
+    await deleteMessage(ctx.pool, { threadId, messageId, userId: requireAuth(req).user.id });
+    res.status(204).end();
   });
 
   router.post('/threads/:threadId/typing', async (req, res) => {
@@ -46,7 +80,14 @@ export function messageRoutes(ctx: AppContext): Router {
   router.post('/threads/:threadId/seen', async (req, res) => {
     const { threadId } = parse(threadParams, req.params);
     const { upTo } = parse(seenBody, req.body);
-    await markSeen(ctx.pool, { threadId, userId: requireAuth(req).user.id, upTo });
+    await moveMarker(ctx.pool, 'seen', { threadId, userId: requireAuth(req).user.id, upTo });
+    res.status(204).end();
+  });
+
+  router.post('/threads/:threadId/delivered', async (req, res) => {
+    const { threadId } = parse(threadParams, req.params);
+    const { upTo } = parse(deliveredBody, req.body);
+    await moveMarker(ctx.pool, 'delivered', { threadId, userId: requireAuth(req).user.id, upTo });
     res.status(204).end();
   });
 
