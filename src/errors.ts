@@ -102,3 +102,35 @@ export class ServiceUnavailableProblem extends Problem {
     super(503, 'unavailable', 'Service unavailable', detail, { headers: { 'Retry-After': '2' } });
   }
 }
+
+/*
+ * Errors of the inner layers (the real-time side, the stores): they say what went wrong, not which
+ * HTTP answer that is; the one error handler (http/problem.ts) maps them.
+ */
+
+/** The instance is draining: no new streams or polls. */
+export class ShuttingDownError extends Error {
+  override name = 'ShuttingDownError';
+  constructor() {
+    super('this instance is shutting down');
+  }
+}
+
+/** A user already has as many open streams (or waiting polls) on this instance as allowed. */
+export class SubscriberLimitError extends Error {
+  override name = 'SubscriberLimitError';
+  constructor(
+    readonly kind: 'stream' | 'poll',
+    readonly cap: number,
+  ) {
+    super(`at most ${cap} ${kind === 'stream' ? 'open streams' : 'waiting polls'} per user`);
+  }
+}
+
+/** The session ended (revoked or expired) while its request was being served. */
+export class SessionEndedError extends Error {
+  override name = 'SessionEndedError';
+  constructor() {
+    super('the session ended');
+  }
+}

@@ -51,10 +51,3 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 process.once('SIGINT', () => void shutdown('SIGINT'));
-
-// Under `npm start`, npm exits on SIGTERM without passing the signal on, which would leave this
-// server running as an orphan: once the parent is gone, stop as if signalled.
-if (process.env.npm_lifecycle_event) {
-  const parent = process.ppid;
-  setInterval(() => process.ppid !== parent && void shutdown('parent exited'), 1000).unref();
-}

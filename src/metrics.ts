@@ -5,7 +5,7 @@ export type LimitName = 'user' | 'sign-in' | 'login-failures' | 'streams' | 'pol
 /** The delivery path an event left by. */
 export type DeliveryPath = 'sse' | 'ndjson' | 'poll';
 /** Why a stream ended (`client`: the client left). */
-export type StreamEnd = 'client' | 'lifetime' | 'slow-consumer' | 'revoked' | 'shutdown';
+export type StreamEnd = 'client' | 'lifetime' | 'slow-consumer' | 'revoked' | 'shutdown' | 'failed';
 
 /**
  * The Prometheus metrics of one instance, served at `GET /metrics`. Each instance has its own
@@ -52,7 +52,7 @@ export class Metrics {
 
   readonly streamsEnded = new Counter({
     name: 'postline_streams_ended_total',
-    help: 'Streams that ended, by reason (client, lifetime, slow-consumer, revoked, shutdown)',
+    help: 'Streams that ended, by reason (client, lifetime, slow-consumer, revoked, shutdown, failed)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

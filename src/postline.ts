@@ -2,10 +2,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
-import { createApp } from './app.js';
+import { createRequestHandler } from './app.js';
 import { answerClientError } from './http/problem.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { SharedCounters } from './limits/shared-counters.js';
 import { Maintenance } from './maintenance.js';
 import { HostIdentity } from './auth/host-identity.js';
 import { SessionCache } from './auth/session-cache.js';
@@ -23,6 +24,8 @@ export interface Instance {
   maintenance: Maintenance;
   /** This instance's Prometheus registry (GET /metrics). */
   metrics: Metrics;
+  /** The rate limits' local counts (flushed to the shared totals periodically; tests flush at will). */
+  counters: SharedCounters;
   /** Graceful stop: no new connections, in-flight requests finish, then the pool closes. */
   stop(): Promise<void>;
 }
@@ -32,13 +35,15 @@ export interface Instance {
  * HTTP server. Several instances on one database act as one service.
  */
 export async function startInstance(config: Config, logger: Logger, databaseUrl: string): Promise<Instance> {
-  const pool = createPool(databaseUrl, config.dbPoolSize, logger);
+  const pool = createPool(databaseUrl, { size: config.dbPoolSize, statementTimeoutMs: config.statementTimeoutMs }, logger);
   const sendQueue = new SendQueue(pool);
   // The metrics read the hub at scrape time, and the real-time side reports to the metrics.
   const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes(), pendingWebhookJobs: () => pendingJobCount(pool) });
   const sessions: SessionCache = new SessionCache(pool, () => realtime.listening, config.sessionCacheMs);
   const realtime = new Realtime(config, pool, databaseUrl, metrics, sessions, logger);
   await realtime.start();
+  const counters = new SharedCounters(pool, config.rateLimitFlushMs, logger);
+  counters.start();
   const maintenance = new Maintenance(pool, config.retentionMs, logger, () => realtime.feed.refreshBounds());
   maintenance.start();
   // Every instance says whether messages get push jobs from now on (all share one configuration).
@@ -46,7 +51,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   await (webhooks ? webhooks.start() : setPushSettings(pool, false, 0));
   /** Set by stop(): the instance is draining and must get no new work. */
   let draining = false;
-  const app = createApp({
+  const handle = createRequestHandler({
     config,
     pool,
     logger,
@@ -55,6 +60,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     metrics,
     sessions,
     hostIdentity: config.hostIdentity && new HostIdentity(config.hostIdentity, pool, logger),
+    counters,
     isReady: async () => {
       if (draining || !realtime.listening) return false;
       try {
@@ -69,7 +75,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     // While draining, every answer closes its connection: keep-alive clients move to another
     // instance, and the server is not kept open by connections that never go idle.
     if (draining) res.setHeader('Connection', 'close');
-    app(req, res);
+    handle(req, res);
   });
   // Longer than common load balancer idle timeouts, so the balancer closes idle connections first.
   server.keepAliveTimeout = 65_000;
@@ -92,6 +98,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     realtime,
     maintenance,
     metrics,
+    counters,
     async stop() {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -106,6 +113,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
       await closed;
       clearInterval(closeIdle);
       await sendQueue.drain();
+      await counters.stop();
       await pool.end();
     },
   };

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import request from 'supertest';
 import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
 import { useInstances } from './support/fixture.js';
-import { poll } from './support/poll.js';
-import { openStream, type Envelope, type StreamReader } from './support/sse.js';
+import { poll, type PollAnswer } from './support/poll.js';
+import { openStream, waitFor, type Envelope, type StreamReader } from './support/sse.js';
 
 // The authorization matrix on two instances: for every route and both delivery paths, a user
 // who is not a member, was removed, or whose token was revoked or expired gets nothing of the
@@ -22,9 +22,25 @@ function threadRoutes(threadId: string, messageId: string, bystander: TestUser) 
     { name: 'POST message', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/messages`).send({ body: 'let me in' }) },
     { name: 'POST typing', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/typing`).send({ typing: true }) },
     { name: 'POST seen', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/seen`).send({ upTo: messageId }) },
+    { name: 'POST delivered', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/delivered`).send({ upTo: messageId }) },
+    { name: 'PATCH message', call: (api: request.Agent) => api.patch(`/v1/threads/${threadId}/messages/${messageId}`).send({ body: 'mine now' }) },
+    { name: 'DELETE message', call: (api: request.Agent) => api.delete(`/v1/threads/${threadId}/messages/${messageId}`) },
+    { name: 'PUT reaction', call: (api: request.Agent) => api.put(`/v1/threads/${threadId}/messages/${messageId}/reactions/${encodeURIComponent('👀')}`) },
+    { name: 'DELETE reaction', call: (api: request.Agent) => api.delete(`/v1/threads/${threadId}/messages/${messageId}/reactions/${encodeURIComponent('👍')}`) },
+    { name: 'POST reply', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/messages`).send({ body: 'let me in', replyTo: messageId }) },
+    { name: 'GET search in thread', call: (api: request.Agent) => api.get('/v1/search').query({ q: 'secret', threadId }) },
     { name: 'POST member', call: (api: request.Agent) => api.post(`/v1/threads/${threadId}/members`).send({ userId: bystander.id }) },
     { name: 'DELETE member', call: (api: request.Agent) => api.delete(`/v1/threads/${threadId}/members/${bystander.id}`) },
   ];
+}
+
+/** A long-poll client from `cursor`: it polls on while answers bring only presence, and returns the first other answer. */
+async function pollUntilNews(baseUrl: string, token: string, cursor: string): Promise<PollAnswer> {
+  for (;;) {
+    const answer = await poll(baseUrl, token, { cursor, timeout: 20 });
+    if (answer.status !== 200 || answer.events.some((event) => event.type !== 'presence')) return answer;
+    cursor = answer.cursor;
+  }
 }
 
 /** Everything `reader` still receives, until `until` says stop (or the stream ends). */
@@ -48,6 +64,7 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
   };
   const threadId = await createThread(t.a.url, alice, [bob, outsiders.removed, outsiders.revoked, outsiders.expired], 'secret');
   const message = await sendMessage(t.a.url, alice, threadId, 'before the change');
+  await request(t.a.url).put(`/v1/threads/${threadId}/messages/${message.id}/reactions/${encodeURIComponent('👍')}`).set(bearer(bob)).expect(200);
   // A thread of their own with alice, for a marker that ends the reading of open streams.
   const markers = Object.fromEntries(
     await Promise.all(Object.entries(outsiders).map(async ([kind, user]) => [kind, await createThread(t.a.url, alice, [user], `marker ${kind}`)])),
@@ -62,10 +79,10 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
       t.apps.map(async (app, i) => ({ kind, app, instance: i === 0 ? 'A' : 'B', stream: await openStream(app.url, outsiders[kind].token) })),
     ),
   );
-  // The streams' presence announcements would answer waiting polls at once; let them pass first.
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const open = streams.map((opened) => ({ ...opened, poll: poll(opened.app.url, outsiders[opened.kind].token, { cursor: head, timeout: 20 }) }));
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Long-poll clients, each polling on while answers bring only presence (the streams' own
+  // presence announcements wake the first polls).
+  const open = streams.map((opened) => ({ ...opened, poll: pollUntilNews(opened.app.url, outsiders[opened.kind].token, head) }));
+  await waitFor(() => open.every(({ kind, app }) => app.realtime.hub.count(outsiders[kind].id, 'poll') === 1), 5000, 'every poll waiting');
 
   // The changes: removal by the creator, revocation on one instance, expiry by the clock. Each
   // outsider may have what happened before its change (the event log's head then), nothing after.
@@ -74,7 +91,7 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
   // (Revocation and expiry first: the polls must still be waiting, and a removal wakes them.)
   await request(t.b.url).delete('/v1/sessions/current').set(bearer(outsiders.revoked)).expect(204);
   changedAt.revoked = await headNow();
-  await new Promise((resolve) => setTimeout(resolve, 1600));
+  await Promise.all(open.filter(({ kind }) => kind === 'expired').map(({ stream }) => stream.closed(5000)));
   changedAt.expired = await headNow();
   await request(t.a.url).delete(`/v1/threads/${threadId}/members/${outsiders.removed.id}`).set(bearer(alice)).expect(204);
   changedAt.removed = await headNow();
@@ -84,6 +101,13 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
   const after = await sendMessage(t.b.url, alice, threadId, 'after the change');
   await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(bob)).send({ typing: true }).expect(204);
   await request(t.b.url).post(`/v1/threads/${threadId}/seen`).set(bearer(bob)).send({ upTo: after.id }).expect(204);
+  // Receipts, edits, replies, reactions and deletions after the change.
+  const answer = await request(t.a.url).post(`/v1/threads/${threadId}/messages`).set(bearer(bob)).send({ body: 'a reply after the change', replyTo: after.id }).expect(201);
+  await request(t.b.url).post(`/v1/threads/${threadId}/delivered`).set(bearer(alice)).send({ upTo: answer.body.message.id }).expect(204);
+  await request(t.a.url).patch(`/v1/threads/${threadId}/messages/${after.id}`).set(bearer(alice)).send({ body: 'after the change, edited' }).expect(200);
+  await request(t.b.url).put(`/v1/threads/${threadId}/messages/${after.id}/reactions/${encodeURIComponent('🎉')}`).set(bearer(bob)).expect(200);
+  await request(t.a.url).delete(`/v1/threads/${threadId}/messages/${message.id}/reactions/${encodeURIComponent('👍')}`).set(bearer(bob)).expect(200);
+  await request(t.b.url).delete(`/v1/threads/${threadId}/messages/${answer.body.message.id}`).set(bearer(bob)).expect(204);
   const newcomer = await register(t.a.url);
   await request(t.b.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: newcomer.id }).expect(200);
   for (const kind of Object.keys(outsiders) as Outsider[]) await sendMessage(t.a.url, alice, markers[kind], `marker for ${kind}`);
@@ -115,6 +139,9 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
       const list = await request(app.url).get('/v1/threads').set(bearer(user));
       if (tokenDead) assert.equal(list.status, 401);
       else assert.ok(!list.body.threads.some((thread: { id: string }) => thread.id === threadId), `${label}: not in the list`);
+      const found = await request(app.url).get('/v1/search').query({ q: 'change' }).set(bearer(user));
+      if (tokenDead) assert.equal(found.status, 401);
+      else assert.deepEqual(found.body.results, [], `${label}: search finds nothing of the thread`);
       // Replays (SSE and poll) from before the change hold nothing of the thread after it.
       const replay = await openStream(app.url, user.token, { headers: { 'Last-Event-ID': head } });
       if (tokenDead) {

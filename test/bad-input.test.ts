@@ -15,6 +15,11 @@ let bob: TestUser;
 let threadId: string;
 let foreignThreadId: string;
 let messageId: string;
+/** Bob's message, a deleted one of alice's, one with every reaction it may carry, and one in a foreign thread. */
+let bobMessageId: string;
+let deletedId: string;
+let fullId: string;
+let foreignMessageId: string;
 
 before(async () => {
   db = await createTestDatabase();
@@ -22,8 +27,16 @@ before(async () => {
   [alice, bob] = [await register(app.url), await register(app.url)];
   threadId = await createThread(app.url, alice, [bob]);
   messageId = (await sendMessage(app.url, alice, threadId, 'hello')).id;
+  bobMessageId = (await sendMessage(app.url, bob, threadId, 'from bob')).id;
+  deletedId = (await sendMessage(app.url, alice, threadId, 'deleted')).id;
+  await request(app.url).delete(`/v1/threads/${threadId}/messages/${deletedId}`).set(bearer(alice)).expect(204);
+  fullId = (await sendMessage(app.url, alice, threadId, 'popular')).id;
+  for (const emoji of [...'😀😁😂🤣😃😄😅😆😉😊😋😎😍😘🥰😗😙🥲😚🙂']) {
+    await request(app.url).put(`/v1/threads/${threadId}/messages/${fullId}/reactions/${encodeURIComponent(emoji)}`).set(bearer(alice)).expect(200);
+  }
   const [carol, dave] = [await register(app.url), await register(app.url)];
   foreignThreadId = await createThread(app.url, carol, [dave]);
+  foreignMessageId = (await sendMessage(app.url, carol, foreignThreadId, 'not yours')).id;
 });
 after(async () => {
   await app.stop();
@@ -104,6 +117,61 @@ const cases: BadRequest[] = [
   { name: 'seen upTo not an id', method: 'post', path: () => `/v1/threads/${threadId}/seen`, body: { upTo: 'last' }, status: 400 },
   { name: 'seen upTo unknown', method: 'post', path: () => `/v1/threads/${threadId}/seen`, body: { upTo: '987654321' }, status: 400 },
   { name: 'seen on a thread of others', method: 'post', path: () => `/v1/threads/${foreignThreadId}/seen`, body: () => ({ upTo: messageId }), status: 404 },
+  // Delivered.
+  { name: 'delivered without upTo', method: 'post', path: () => `/v1/threads/${threadId}/delivered`, body: {}, status: 400 },
+  { name: 'delivered upTo not an id', method: 'post', path: () => `/v1/threads/${threadId}/delivered`, body: { upTo: 'all' }, status: 400 },
+  { name: 'delivered upTo unknown', method: 'post', path: () => `/v1/threads/${threadId}/delivered`, body: { upTo: '987654321' }, status: 400 },
+  { name: 'delivered upTo in another thread', method: 'post', path: () => `/v1/threads/${threadId}/delivered`, body: () => ({ upTo: foreignMessageId }), status: 400 },
+  { name: 'delivered on a thread of others', method: 'post', path: () => `/v1/threads/${foreignThreadId}/delivered`, body: () => ({ upTo: foreignMessageId }), status: 404 },
+  // Edit.
+  { name: 'edit to an empty body', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, body: { body: ' ' }, status: 400 },
+  { name: 'edit with an XML body', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, type: 'application/xml', body: '<body>hi</body>', status: 415 },
+  { name: 'edit with a JSON array', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, type: 'application/json', body: '["hi"]', status: 400 },
+  { name: 'edit with malformed JSON', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, type: 'application/json', body: '{"body":', status: 400 },
+  { name: 'a reaction with a multipart body', method: 'put', path: () => `/v1/threads/${threadId}/messages/${messageId}/reactions/${encodeURIComponent('👍')}`, type: 'multipart/form-data; boundary=x', body: '--x--', status: 415 },
+  { name: 'edit without body', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, body: {}, status: 400 },
+  { name: 'edit to an over-long body', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, body: { body: 'é'.repeat(4001) }, status: 400 },
+  { name: 'edit to a number', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, body: { body: 7 }, status: 400 },
+  { name: "edit someone else's message", method: 'patch', path: () => `/v1/threads/${threadId}/messages/${bobMessageId}`, body: { body: 'forged' }, status: 403 },
+  { name: 'edit a deleted message', method: 'patch', path: () => `/v1/threads/${threadId}/messages/${deletedId}`, body: { body: 'back' }, status: 409 },
+  { name: "edit another thread's message", method: 'patch', path: () => `/v1/threads/${threadId}/messages/${foreignMessageId}`, body: { body: 'moved' }, status: 404 },
+  { name: 'edit in a thread of others', method: 'patch', path: () => `/v1/threads/${foreignThreadId}/messages/${foreignMessageId}`, body: { body: 'hi' }, status: 404 },
+  { name: 'edit an unknown message', method: 'patch', path: () => `/v1/threads/${threadId}/messages/987654321`, body: { body: 'hi' }, status: 404 },
+  { name: 'edit a message id that is not an id', method: 'patch', path: () => `/v1/threads/${threadId}/messages/first`, body: { body: 'hi' }, status: 400 },
+  // Delete.
+  { name: "delete someone else's message", method: 'delete', path: () => `/v1/threads/${threadId}/messages/${bobMessageId}`, status: 403 },
+  { name: "delete another thread's message", method: 'delete', path: () => `/v1/threads/${threadId}/messages/${foreignMessageId}`, status: 404 },
+  { name: 'delete in a thread of others', method: 'delete', path: () => `/v1/threads/${foreignThreadId}/messages/${foreignMessageId}`, status: 404 },
+  { name: 'delete a message id that is not an id', method: 'delete', path: () => `/v1/threads/${threadId}/messages/-4`, status: 400 },
+  // Reactions.
+  ...['a', 'ok', '👍👍', ':+1:', '1', '\u200d', '😀 ', 'x'.repeat(5000), '%F0%9F'].map(
+    (emoji): BadRequest => ({ name: `reaction ${JSON.stringify(emoji.slice(0, 12))}`, method: 'put', path: () => `/v1/threads/${threadId}/messages/${messageId}/reactions/${emoji.startsWith('%') ? emoji : encodeURIComponent(emoji)}`, status: 400 }),
+  ),
+  { name: 'a 21st different reaction', method: 'put', path: () => `/v1/threads/${threadId}/messages/${fullId}/reactions/${encodeURIComponent('🤗')}`, status: 409 },
+  { name: 'a reaction to a deleted message', method: 'put', path: () => `/v1/threads/${threadId}/messages/${deletedId}/reactions/${encodeURIComponent('👍')}`, status: 409 },
+  { name: "a reaction to another thread's message", method: 'put', path: () => `/v1/threads/${threadId}/messages/${foreignMessageId}/reactions/${encodeURIComponent('👍')}`, status: 404 },
+  { name: 'a reaction in a thread of others', method: 'put', path: () => `/v1/threads/${foreignThreadId}/messages/${foreignMessageId}/reactions/${encodeURIComponent('👍')}`, status: 404 },
+  { name: 'a reaction taken back in a thread of others', method: 'delete', path: () => `/v1/threads/${foreignThreadId}/messages/${foreignMessageId}/reactions/${encodeURIComponent('👍')}`, status: 404 },
+  // Replies.
+  { name: 'replyTo in another thread', method: 'post', path: () => `/v1/threads/${threadId}/messages`, body: () => ({ body: 'hi', replyTo: foreignMessageId }), status: 400 },
+  { name: 'replyTo unknown', method: 'post', path: () => `/v1/threads/${threadId}/messages`, body: { body: 'hi', replyTo: '987654321' }, status: 400 },
+  { name: 'replyTo a deleted message', method: 'post', path: () => `/v1/threads/${threadId}/messages`, body: () => ({ body: 'hi', replyTo: deletedId }), status: 400 },
+  { name: 'replyTo not an id', method: 'post', path: () => `/v1/threads/${threadId}/messages`, body: { body: 'hi', replyTo: 'that one' }, status: 400 },
+  // Search.
+  { name: 'search without q', method: 'get', path: () => '/v1/search', status: 400 },
+  { name: 'search with an empty q', method: 'get', path: () => '/v1/search?q=', status: 400 },
+  { name: 'search with a blank q', method: 'get', path: () => '/v1/search?q=%20%20', status: 400 },
+  { name: 'search with only punctuation', method: 'get', path: () => `/v1/search?q=${encodeURIComponent('!!! ---')}`, status: 400 },
+  { name: 'search with an oversized q', method: 'get', path: () => `/v1/search?q=${'x'.repeat(201)}`, status: 400 },
+  { name: 'search with a huge q', method: 'get', path: () => `/v1/search?q=${'tiếng '.repeat(500)}`, status: 400 },
+  { name: 'search limit 0', method: 'get', path: () => '/v1/search?q=hi&limit=0', status: 400 },
+  { name: 'search before not an id', method: 'get', path: () => '/v1/search?q=hi&before=now', status: 400 },
+  { name: 'search in a thread of others', method: 'get', path: () => `/v1/search?q=hi&threadId=${foreignThreadId}`, status: 404 },
+  { name: 'search q twice', method: 'get', path: () => '/v1/search?q=a&q=b', status: 400 },
+  // People search.
+  { name: 'people search with an empty q', method: 'get', path: () => '/v1/users?q=', status: 400 },
+  { name: 'people search with an oversized q', method: 'get', path: () => `/v1/users?q=${'x'.repeat(65)}`, status: 400 },
+  { name: 'people search and an exact username at once', method: 'get', path: () => '/v1/users?q=a&username=alice', status: 400 },
   // Accounts.
   { name: 'register without password', method: 'post', path: () => '/v1/users', auth: false, body: { username: 'nopass' }, status: 400 },
   { name: 'register short password', method: 'post', path: () => '/v1/users', auth: false, body: { username: 'shortpw', password: 'short' }, status: 400 },
@@ -153,6 +221,8 @@ function hostileCases(): BadRequest[] {
       { name: `${label} in a member id`, method: 'post', path: () => '/v1/threads', body: { members: [v] }, status: 400 },
       { name: `${label} in userId`, method: 'post', path: () => `/v1/threads/${threadId}/members`, body: { userId: v }, status: 400 },
       { name: `${label} in upTo`, method: 'post', path: () => `/v1/threads/${threadId}/seen`, body: { upTo: v }, status: 400 },
+      { name: `${label} in upTo (delivered)`, method: 'post', path: () => `/v1/threads/${threadId}/delivered`, body: { upTo: v }, status: 400 },
+      { name: `${label} in replyTo`, method: 'post', path: messages, body: { body: 'hi', replyTo: v }, status: 400 },
       { name: `${label} in typing`, method: 'post', path: () => `/v1/threads/${threadId}/typing`, body: { typing: v }, status: 400 },
       { name: `${label} in username (register)`, method: 'post', path: () => '/v1/users', auth: false, body: { username: v, password: 'password1' }, status: 400 },
       { name: `${label} in displayName`, method: 'post', path: () => '/v1/users', auth: false, body: { username: 'ctrlname', password: 'password1', displayName: v }, status: 400 },
@@ -167,6 +237,11 @@ function hostileCases(): BadRequest[] {
       { name: `${label} in ?before (messages)`, method: 'get', path: () => `${messages()}?before=${q}`, status: 400 },
       { name: `${label} in ?after`, method: 'get', path: () => `${messages()}?after=${q}`, status: 400 },
       { name: `${label} in ?username`, method: 'get', path: () => `/v1/users?username=${q}`, status: 400 },
+      { name: `${label} in ?q (people)`, method: 'get', path: () => `/v1/users?q=${q}`, status: 400 },
+      { name: `${label} in ?q (search)`, method: 'get', path: () => `/v1/search?q=${q}`, status: 400 },
+      { name: `${label} in ?threadId (search)`, method: 'get', path: () => `/v1/search?q=hi&threadId=${q}`, status: 400 },
+      { name: `${label} in an emoji`, method: 'put', path: () => `/v1/threads/${threadId}/messages/${messageId}/reactions/${encodeURIComponent(`👍${c}`)}`, status: 400 },
+      { name: `${label} in a message id`, method: 'delete', path: () => `/v1/threads/${threadId}/messages/${q}`, status: 400 },
       { name: `${label} in ?userIds`, method: 'get', path: () => `/v1/presence?userIds=1,${q}`, status: 400 },
       { name: `${label} in ?cursor`, method: 'get', path: () => `/v1/poll?cursor=${q}`, status: 400 },
       { name: `${label} in ?timeout`, method: 'get', path: () => `/v1/poll?cursor=0&timeout=${q}`, status: 400 },
@@ -178,6 +253,11 @@ function hostileCases(): BadRequest[] {
       { name: `${label} in a thread id`, method: 'get', path: () => `/v1/threads/${q}`, status: 400 },
       { name: `${label} in a member id (path)`, method: 'delete', path: () => `/v1/threads/${threadId}/members/${q}`, status: 400 },
     );
+  }
+  // Message bodies may hold line breaks; every other control character is refused in an edit too.
+  for (const [label, c] of Object.entries(CONTROLS)) {
+    if (label === 'CRLF') continue;
+    cases.push({ name: `${label} in an edited body`, method: 'patch', path: () => `/v1/threads/${threadId}/messages/${messageId}`, body: { body: `a${c}b` }, status: 400 });
   }
   // Headers with control characters or line breaks: only a raw socket sends them.
   for (const [label, c] of Object.entries(CONTROLS)) {
@@ -326,9 +406,11 @@ test('line breaks and fake SSE fields in a message reach every stream as one eve
     assert.equal(sent.body, body.trim());
     const line = await ndjson.nextLine();
     assert.equal((line.data as { body: string }).body, sent.body);
-    // Nothing else arrived: no second event, no id or retry from the text.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(sse.pendingFrames().filter((f) => f.data !== undefined || f.id !== undefined || f.retry !== undefined), []);
+    // Nothing else arrived before a marker sent after it: no second event, no id or retry from the text.
+    const marker = await sendMessage(app.url, alice, threadId, 'marker');
+    const next = await sse.nextFrame();
+    assert.deepEqual(JSON.parse(next.data ?? 'null')?.data, marker, `the marker came next, not ${JSON.stringify(next)}`);
+    assert.deepEqual((await ndjson.nextLine()).data, marker);
   } finally {
     sse.close();
     ndjson.close();

@@ -15,8 +15,9 @@ test('npm run bench completes with tiny sizes and writes its results', async () 
       process.execPath,
       [
         '--import', 'tsx', 'bench/run.ts',
-        '--streams=40', '--broadcastRate=5', '--fanoutSeconds=1', '--senders=4', '--sendSeconds=1',
-        '--e2eRate=20', '--pollers=4', '--e2eSeconds=1', '--pollSeconds=1', '--pollConnections=4', `--out=${out}`,
+        '--streams=40', '--broadcastRate=5', '--fanoutSeconds=1', '--senders=4', '--sendSeconds=1', '--pollers=4',
+        '--e2eStepSeconds=1', '--e2eStartRate=10', '--e2eMaxRate=20', '--busyRate=10', '--busySeconds=1',
+        '--pollSeconds=1', '--pollConnections=4', `--out=${out}`,
       ],
       // The test run's Postgres server hosts the benchmark's own database.
       { env: { ...process.env, DATABASE_URL: process.env.POSTLINE_TEST_ADMIN_URL }, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -27,12 +28,14 @@ test('npm run bench completes with tiny sizes and writes its results', async () 
     const [code] = await once(child, 'exit');
     assert.equal(code, 0, output);
     const report = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8'));
-    assert.deepEqual(Object.keys(report.results).sort(), ['e2e', 'fanout', 'poll', 'sends']);
+    assert.deepEqual(Object.keys(report.results).sort(), ['busy', 'e2e', 'fanout', 'poll', 'sends']);
     assert.equal(report.results.sends.lostFromDatabase + report.results.sends.lostOnStream, 0);
     assert.equal(report.results.sends.duplicatedOnStream, 0);
-    assert.equal(report.results.e2e.sse.lost + report.results.e2e.poll.lost, 0);
-    assert.equal(report.results.e2e.sse.duplicated + report.results.e2e.poll.duplicated, 0);
-    assert.ok(report.results.e2e.sse.count > 0 && report.results.e2e.poll.count > 0, 'deliveries were measured');
+    assert.equal(report.results.e2e.lost, 0);
+    assert.equal(report.results.e2e.duplicated, 0);
+    assert.ok(report.results.e2e.steps.length >= 1, 'the capacity search ran');
+    assert.ok(report.results.e2e.steps.every((step: { sse: { count: number }; poll: { count: number } }) => step.sse.count > 0 && step.poll.count > 0), 'deliveries were measured');
+    assert.ok(report.results.busy.poll.delivered > 0 && report.results.busy.sse.delivered > 0, 'busy threads delivered both ways');
     assert.equal(report.results.fanout.delivered, report.results.fanout.expectedDeliveries);
     assert.ok(report.results.poll.requestsPerSecond > 0);
     assert.match(await readFile(path.join(out, 'latest.svg'), 'utf8'), /^<svg/);

@@ -5,8 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
 import Postline from '../src/client/postline-client.cjs';
-import { createPair, sendMessage, type TestUser } from './support/api.js';
+import request from 'supertest';
+import { bearer, createPair, sendMessage, type TestUser } from './support/api.js';
 import { useInstances } from './support/fixture.js';
+import { waitFor } from './support/sse.js';
 import { NodeXMLHttpRequest } from './support/xhr.js';
 
 /**
@@ -67,7 +69,7 @@ describe('postline-client picks its transport', () => {
     const { alice, bob, threadId } = await createPair(t.app.url);
     const { client, transport } = await connected(t.app.url, bob);
     assert.equal(transport, 'sse');
-    const received: string[] = [];
+    const received: Array<string | null> = [];
     const allThree = new Promise<void>((resolve) =>
       client.on('message.created', (envelope: Postline.Envelope<Postline.Message>) => received.push(envelope.data.body) === 3 && resolve()),
     );
@@ -108,4 +110,65 @@ describe('postline-client picks its transport', () => {
       }
     });
   }
+});
+
+describe('postline-client acknowledges delivery by itself', () => {
+  const clients: Postline.Client[] = [];
+  after(() => clients.forEach((client) => client.disconnect()));
+
+  /** An XMLHttpRequest that records the marker requests it sends. */
+  function recordingXhr(calls: string[]) {
+    return class extends NodeXMLHttpRequest {
+      override send(body: string | null): void {
+        const url = (this as unknown as { url: string }).url;
+        if (/\/(delivered|seen)$/.test(url)) calls.push(`${url.replace(/^.*\/threads\/\d+\//, '')} ${body}`);
+        super.send(body);
+      }
+    };
+  }
+
+  const deliveredSeq = async (viewer: TestUser, threadId: string, userId: string) => {
+    const res = await request(t.app.url).get(`/v1/threads/${threadId}`).set(bearer(viewer)).expect(200);
+    return res.body.thread.receipts.find((r: Postline.Receipt) => r.userId === userId).deliveredSeq as number;
+  };
+
+  for (const transport of ['sse', 'long-poll'] as const) {
+    test(`a burst of messages (${transport}) is acknowledged once, for the newest; own messages never`, async () => {
+      const { alice, bob, threadId } = await createPair(t.app.url);
+      const calls: string[] = [];
+      const client = await signedInClient(t.app.url, bob, {
+        XMLHttpRequest: recordingXhr(calls),
+        deliveredDelayMs: 300,
+        ...(transport === 'long-poll' && { EventSource: null }),
+      });
+      clients.push(client);
+      await new Promise<void>((resolve) => client.connect(resolve));
+      const sent = [];
+      for (const body of ['one', 'two', 'three']) sent.push(await sendMessage(t.app.url, alice, threadId, body));
+      await waitFor(async () => (await deliveredSeq(alice, threadId, bob.id)) === 3, 10_000, 'bob’s client to acknowledge');
+      assert.deepEqual(calls, [`delivered {"upTo":"${sent[2]!.id}"}`]);
+      // Bob's own message is not acknowledged; nor is anything again.
+      const own = next<Postline.Envelope<Postline.Message>>(client, 'message.created');
+      await sendMessage(t.app.url, bob, threadId, 'mine');
+      await own;
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.equal(calls.length, 1);
+    });
+  }
+
+  test('what arrived while away is acknowledged from the thread list; what was acknowledged before is not again', async () => {
+    const { alice, bob, threadId } = await createPair(t.app.url);
+    const calls: string[] = [];
+    const first = await sendMessage(t.app.url, alice, threadId, 'while you were away');
+    const client = await signedInClient(t.app.url, bob, { XMLHttpRequest: recordingXhr(calls), deliveredDelayMs: 50 });
+    await new Promise<void>((resolve, reject) => client.listThreads((error) => (error ? reject(new Error(error.message)) : resolve())));
+    await waitFor(async () => (await deliveredSeq(alice, threadId, bob.id)) === 1, 10_000, 'the acknowledgement');
+    assert.deepEqual(calls, [`delivered {"upTo":"${first.id}"}`]);
+    // A new page load: a new client learns from the receipts that this was acknowledged already.
+    const again = await signedInClient(t.app.url, bob, { XMLHttpRequest: recordingXhr(calls), deliveredDelayMs: 50 });
+    await new Promise<void>((resolve) => again.listThreads(() => resolve()));
+    await new Promise<void>((resolve) => again.listMessages(threadId, null, () => resolve()));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(calls.length, 1);
+  });
 });

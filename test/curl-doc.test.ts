@@ -11,10 +11,10 @@ const CURL_DOC = new URL('../docs/curl.md', import.meta.url);
 
 test('docs/curl.md: every command runs against a server and shows what the text says', async () => {
   const blocks = shellBlocks(await readFile(CURL_DOC, 'utf8'));
-  assert.equal(blocks.length, 10, 'the session has ten blocks');
+  assert.equal(blocks.length, 11, 'the session has eleven blocks');
   const workDir = await mkdtemp(path.join(tmpdir(), 'postline-curl-doc-'));
   try {
-    const [setUp, register, login, thread, send, sse, ndjson, pollLoop, seen, presence] = await runBlocks(blocks, { API: `${t.app.url}/v1` }, workDir);
+    const [setUp, register, login, thread, send, sse, ndjson, pollLoop, seen, presence, changes] = await runBlocks(blocks, { API: `${t.app.url}/v1` }, workDir);
     assert.equal(setUp, '');
     assert.match(register!, /^\{"id":"\d+","username":"alice","displayName":"Alice"\}\n\{"id":"\d+","username":"bob","displayName":"Bob"\}\n$/);
     assert.match(login!, /^\{"id":"\d+","username":"alice","displayName":"Alice"\}\n$/);
@@ -35,6 +35,18 @@ test('docs/curl.md: every command runs against a server and shows what the text 
     );
     assert.match(seen!, /^\{"id":"\d+","unreadCount":3\}\n204\n\{"id":"\d+","unreadCount":0\}\n\{"type":"seen","data":\{"userId":"\d+","upTo":"\d+","seq":3\}\}\n$/);
     assert.match(presence!, /^\[\{"userId":"\d+","online":true\}\]\n204\n\{"status":401,"title":"[^"]+"\}\n$/);
+    assert.equal(
+      changes,
+      [
+        '{"excerpt":"Học tiếng Việt?"}',
+        '{"body":"Học tiếng Việt nhé!","edited":true}',
+        '{"emoji":"👍","count":1}',
+        '"Học <mark>tiếng</mark> <mark>Việt</mark> nhé!"',
+        '204',
+        '0',
+        '',
+      ].join('\n'),
+    );
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

@@ -64,10 +64,18 @@ describe('across instances', () => {
   });
 
   test('typing by a non-member is 404 and reaches nobody', async () => {
-    const { threadId } = await pair();
+    const { alice, bob, threadId } = await pair();
     const mallory = await register(t.a.url);
-    await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(mallory)).send({ typing: true }).expect(404);
-    await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(mallory)).send({ typing: 'yes' }).expect(400);
+    const bobStream = await openStream(t.b.url, bob.token);
+    try {
+      await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(mallory)).send({ typing: true }).expect(404);
+      await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(mallory)).send({ typing: 'yes' }).expect(400);
+      // A member's typing, sent after on the same channel, is the first typing event the member sees.
+      await request(t.a.url).post(`/v1/threads/${threadId}/typing`).set(bearer(alice)).send({ typing: true }).expect(204);
+      assert.deepEqual((await bobStream.nextOfType('typing')).data, { userId: alice.id, typing: true });
+    } finally {
+      bobStream.close();
+    }
   });
 
   test('presence: a stream on A makes its user online for co-members streaming on B, and offline after the grace period', async () => {
@@ -103,7 +111,8 @@ describe('across instances', () => {
       const next = await bobStream.nextEnvelope();
       assert.equal(next.type, 'thread.updated');
       assert.deepEqual((await bobStream.nextEnvelope()).data, marker, 'no presence event came between');
-      assert.ok(cursor);
+      assert.equal(await presenceOf(t.b.url, bob, alice.id), true, 'polling keeps her online');
+      assert.match(cursor, /^\d+$/);
       const offline = await bobStream.nextOfType('presence');
       assert.deepEqual(offline.data, { userId: alice.id, online: false }, 'offline once the poll grace has passed');
     } finally {

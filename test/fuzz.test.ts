@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import request from 'supertest';
 import type { z } from 'zod';
+import Postline from '../src/client/postline-client.cjs';
 import { ValidationProblem } from '../src/errors.js';
 import {
   addMemberBody,
@@ -22,7 +23,7 @@ import {
   typingBody,
 } from '../src/http/validate.js';
 import { Deliverable } from '../src/realtime/deliverable.js';
-import { bearer, createThread, register, type TestUser } from './support/api.js';
+import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
 import { chatState } from './support/database.js';
 import { useInstances } from './support/fixture.js';
 import { EventStreamParser } from './support/sse.js';
@@ -123,7 +124,7 @@ describe('validators (property-based)', () => {
 
 describe('SSE and NDJSON framing (property-based)', () => {
   const envelope = fc.record({
-    type: fc.constantFrom('message.created', 'thread.updated', 'thread.removed', 'seen', 'typing', 'presence', 'reset'),
+    type: fc.constantFrom(...Postline.EVENT_TYPES),
     threadId: fc.option(fc.stringMatching(/^[1-9]\d{0,5}$/), { nil: undefined }),
     at: fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
     data: fc.dictionary(fc.string({ unit: 'binary' }), fc.oneof(fc.string({ unit: 'binary' }), hostileString, fc.jsonValue())),
@@ -185,6 +186,7 @@ describe('every route fuzzed over HTTP', () => {
     const mallory: TestUser = await register(t.app.url);
     // Everything aims at a thread mallory is not in, or is refused by validation: nothing may change.
     const foreign = await createThread(t.app.url, owner, [other]);
+    const message = (await sendMessage(t.app.url, owner, foreign, 'not for mallory')).id;
     const before = await chatState(t.db);
     const api = () => request(t.app.url);
     const as = bearer(mallory);
@@ -198,6 +200,15 @@ describe('every route fuzzed over HTTP', () => {
     );
     await property(hostileRecord(['typing']), (body) => check(api().post(`/v1/threads/${foreign}/typing`).set(as).send(body)));
     await property(hostileRecord(['upTo']), (body) => check(api().post(`/v1/threads/${foreign}/seen`).set(as).send(body)));
+    await property(hostileRecord(['upTo']), (body) => check(api().post(`/v1/threads/${foreign}/delivered`).set(as).send(body)));
+    await property(hostileRecord(['body']), (body) => check(api().patch(`/v1/threads/${foreign}/messages/${message}`).set(as).send(body)));
+    await property(hostileString, (id) => check(api().delete(`/v1/threads/${foreign}/messages/${q(id)}`).set(as)));
+    await property(hostileString, (emoji) => check(api().put(`/v1/threads/${foreign}/messages/${message}/reactions/${q(emoji)}`).set(as)));
+    await property(hostileRecord(['body', 'replyTo']), (body) => check(api().post(`/v1/threads/${foreign}/messages`).set(as).send(body)));
+    await property(hostileRecord(['q', 'threadId', 'limit', 'before']), (query) =>
+      check(api().get(`/v1/search?${Object.entries(query).map(([k, v]) => `${k}=${q(v)}`).join('&')}`).set(as)),
+    );
+    await property(hostileString, (name) => check(api().get(`/v1/users?q=${q(name)}`).set(as)));
     await property(hostileRecord(['userId']), (body) => check(api().post(`/v1/threads/${foreign}/members`).set(as).send(body)));
     await property(hostileString, (id) => check(api().delete(`/v1/threads/${foreign}/members/${q(id)}`).set(as)));
     await property(hostileString, (id) => check(api().get(`/v1/threads/${q(id)}`).set(as)));

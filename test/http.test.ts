@@ -16,7 +16,7 @@ describe('operations', () => {
 
   test('/readyz answers 503, and API calls 503 problem+json, when the database is gone', async () => {
     const doomed = await createTestDatabase();
-    const instance = await startTestInstance(doomed.url);
+    const instance = await startTestInstance(doomed.url, {}, { expectErrors: true });
     try {
       const user = await register(instance.url);
       await doomed.drop();
@@ -25,6 +25,7 @@ describe('operations', () => {
       const res = await request(instance.url).get('/v1/me').set(bearer(user)).expect(503);
       assert.match(res.headers['content-type'] ?? '', /problem\+json/);
       assert.ok(res.headers['retry-after']);
+      assert.ok(instance.logs.some((line) => line.includes('request failed (503): The database is unavailable')), 'the outage is logged as an error');
     } finally {
       await instance.stop();
     }

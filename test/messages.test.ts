@@ -18,7 +18,7 @@ describe('send', () => {
       .expect(201)
       .expect('Cache-Control', 'no-store');
     const message = res.body.message;
-    assert.deepEqual(Object.keys(message).sort(), ['body', 'clientId', 'createdAt', 'id', 'senderId', 'seq', 'threadId']);
+    assert.deepEqual(Object.keys(message).sort(), ['body', 'clientId', 'createdAt', 'deletedAt', 'editedAt', 'id', 'reactions', 'replyTo', 'senderId', 'seq', 'threadId']);
     assert.equal(message.body, 'hello\nworld');
     assert.equal(message.seq, 1);
     assert.equal(message.senderId, alice.id);

@@ -28,7 +28,7 @@ test('the document describes every declared route with its inputs, and the contr
   const declared = Object.entries(operations).map(([name, operation]) => `${operation.method} /v1${operation.path.replace(/:(\w+)/g, '{$1}')} ${name}`);
   const documented = Object.entries(document.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => `${method} ${path} ${op.operationId}`));
   assert.deepEqual(documented.sort(), declared.sort());
-  assert.deepEqual(Object.keys(document.components.schemas).sort(), ['Event', 'Message', 'Problem', 'Thread', 'User']);
+  assert.deepEqual(Object.keys(document.components.schemas).sort(), ['Event', 'Message', 'Problem', 'Receipt', 'SearchResult', 'Thread', 'User']);
   const send = document.paths['/v1/threads/{threadId}/messages']!.post!;
   assert.deepEqual(send.parameters.map((p) => `${p.in}:${p.name}`), ['path:threadId', 'header:Idempotency-Key']);
   assert.ok(send.requestBody);
@@ -65,16 +65,17 @@ test('the conformance check fails an undocumented route, status, media type or s
   const ok = checkAnswers(document, [{ method: 'GET', url: '/v1/me', status: 200, contentType: 'application/json; charset=utf-8', body: user }]);
   assert.equal(ok.violations.size, 0);
   const report = checkAnswers(document, [
-    { method: 'PATCH', url: '/v1/threads/1/messages/2', status: 200, contentType: 'application/json', body: '{}' },
+    { method: 'POST', url: '/v1/threads/1/messages/2/pin', status: 200, contentType: 'application/json', body: '{}' },
     { method: 'GET', url: '/v1/me', status: 202, contentType: 'application/json', body: user },
     { method: 'GET', url: '/v1/me', status: 200, contentType: 'text/html', body: undefined },
     { method: 'GET', url: '/v1/me', status: 200, contentType: 'application/json', body: '{"user":{"id":"1","username":"ada","displayName":"Ada","editedAt":null}}' },
     { method: 'GET', url: '/v1/nope', status: 404, contentType: 'application/problem+json', body: '{"type":"urn:postline:problem:not-found","title":"Not found","status":404,"detail":"No such route."}' },
   ]);
   assert.deepEqual([...report.violations.keys()], [
-    'PATCH /v1/threads/:id/messages/:id answered 200 but is not in the document',
+    'POST /v1/threads/:id/messages/:id/pin answered 200 but is not in the document',
     'me (GET /v1/me): status 202 is not in the document',
     'me 200: media type text/html is not in the document (application/json)',
     "me 200: data/user must NOT have additional properties",
   ]);
 });
+

@@ -97,7 +97,7 @@ test('bad cursors and timeouts are 400; a missing token 401; the poll cap 429', 
   const { cursor } = await poll(t.app.url, bob.token);
   const waiting = [poll(t.app.url, bob.token, { cursor, timeout: 3 }), poll(t.app.url, bob.token, { cursor, timeout: 3 })];
   // Both are waiting once the hub counts them.
-  while (t.app.realtime.hub.count(bob.id, 'poll') < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  await waitFor(() => t.app.realtime.hub.count(bob.id, 'poll') === 2, 5000, 'both polls waiting');
   const third = await poll(t.app.url, bob.token, { cursor, timeout: 3 });
   assert.equal(third.status, 429);
   await Promise.all(waiting);
@@ -108,7 +108,7 @@ test('the token may come as ?access_token; a revoked token ends a waiting poll w
   const { cursor } = (await request(t.app.url).get(`/v1/poll?access_token=${bob.token}`).expect(200)).body;
   const waiting = request(t.app.url).get(`/v1/poll?cursor=${cursor}&timeout=20&access_token=${bob.token}`);
   const answered = waiting.then((res) => res.status);
-  while (t.app.realtime.hub.count(bob.id, 'poll') < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+  await waitFor(() => t.app.realtime.hub.count(bob.id, 'poll') === 1, 5000, 'the poll waiting');
   await request(t.app.url).delete('/v1/sessions/current').set(bearer(bob)).expect(204);
   assert.equal(await answered, 401);
 });

@@ -10,6 +10,16 @@ import request from 'supertest';
 import { PASSWORD, register } from './support/api.js';
 import { createTestDatabase } from './support/database.js';
 import { spawnServer } from './support/process.js';
+import { waitFor } from './support/sse.js';
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 describe('start-up', () => {
   test('a bad setting stops the start with a one-line error and exit code 1', async () => {
@@ -59,6 +69,26 @@ describe('start-up', () => {
       assert.equal(await server.exited, 0);
       assert.ok(server.output.some((line) => line.includes('"msg":"stopped"')));
     } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('npm start', () => {
+  // npm passes SIGTERM to its direct child only; `npm start` execs node, so that child is the server.
+  test('SIGTERM to npm stops the server it started; nothing is left running', async () => {
+    const db = await createTestDatabase();
+    const npm = spawnServer({ DATABASE_URL: db.url }, { command: ['npm', 'start'] });
+    let pid = 0;
+    try {
+      await npm.listening;
+      pid = Number(/"pid":(\d+)/.exec(npm.output.find((line) => line.includes('postline is listening'))!)![1]);
+      npm.child.kill('SIGTERM');
+      await npm.exited;
+      await waitFor(() => npm.output.some((line) => line.includes('"msg":"stopped"')), 10_000, 'the server to drain and stop');
+      await waitFor(() => !isAlive(pid), 5000, 'the server process to exit');
+    } finally {
+      if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
       await db.drop();
     }
   });

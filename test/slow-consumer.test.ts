@@ -21,7 +21,7 @@ test('a stream that stops reading is closed before its buffer grows past the bou
   socket.write(`GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${slow.token}\r\n\r\n`);
   const fastStream = await openStream(t.app.url, fast.token);
   try {
-    while (t.app.realtime.hub.count(slow.id, 'stream') === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor(() => t.app.realtime.hub.count(slow.id, 'stream') === 1, 5000, 'the slow stream open');
     // 16 KB per event (4000 four-byte characters): the kernel's socket buffers fill after a few MB.
     const body = '🐢'.repeat(4000);
     let sent = 0;
@@ -37,7 +37,9 @@ test('a stream that stops reading is closed before its buffer grows past the bou
     // Its connection is cut rather than ended: nothing stays buffered for it, and no heartbeat is
     // written after the end (that write was an unhandled error that crashed the process).
     await waitFor(() => serverSockets.every((s) => s.destroyed || s.writableLength === 0), 2000, 'slow connection cut');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Two heartbeat rounds (every 100 ms here) pass after the cut without a write to the dead stream.
+    const cutAt = fastStream.raw.length;
+    await waitFor(() => (fastStream.raw.slice(cutAt).match(/^:\n\n/gm) ?? []).length >= 2, 5000, 'two heartbeats after the cut');
     // (Presence events may come between: the slow user goes offline after the grace period.)
     for (let i = 0; i < sent; i++) await fastStream.nextOfType('message.created', 20_000);
   } finally {

@@ -34,10 +34,8 @@ describe('the stream', () => {
       assert.equal(envelope.type, 'message.created');
       assert.equal(envelope.threadId, threadId);
       assert.deepEqual(envelope.data, sent);
-      await new Promise<void>((resolve) => {
-        const check = () => (stream.pendingFrames().some((f) => f.comments.length > 0 && f.data === undefined) ? resolve() : setTimeout(check, 20));
-        check();
-      });
+      const heartbeat = await stream.nextHeartbeat(3000);
+      assert.deepEqual(heartbeat.comments, [''], 'an empty comment line');
     } finally {
       stream.close();
     }
@@ -53,9 +51,14 @@ describe('the stream', () => {
       output += chunk;
       onOutput();
     });
-    const seen = (pattern: RegExp) =>
-      new Promise<void>((resolve) => {
-        onOutput = () => pattern.test(output) && resolve();
+    const seen = (pattern: RegExp, timeoutMs = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`curl never printed ${pattern}; it printed:\n${output.slice(-2000)}`)), timeoutMs);
+        onOutput = () => {
+          if (!pattern.test(output)) return;
+          clearTimeout(timer);
+          resolve();
+        };
         onOutput();
       });
     try {
@@ -171,8 +174,7 @@ describe('resume', () => {
         await sendMessage(t.app.url, alice, threadId, `m${i}`);
         if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 400)); // span several stream lifetimes
       }
-      const deadline = Date.now() + 10_000;
-      while (received.length < 30 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await waitFor(() => received.length >= 30, 10_000, 'all 30 messages over the reopened streams');
       assert.deepEqual(received, bodies);
       assert.ok(opens >= 2, `the stream was reopened (${opens} opens)`);
     } finally {
@@ -198,6 +200,23 @@ describe('resume', () => {
       second.close();
     } finally {
       await small.stop();
+    }
+  });
+
+  test('a stream "from now" says where now is (id: without data), so a reconnect before its first event misses nothing', async () => {
+    const { alice, bob, threadId } = await pair();
+    const [{ head }] = (await t.db.query<{ head: string }>('SELECT max(id)::text AS head FROM events')) as [{ head: string }];
+    const first = await openStream(t.app.url, bob.token);
+    const preamble = await first.nextFrame();
+    assert.deepEqual({ id: preamble.id, data: preamble.data }, { id: head, data: undefined }, 'an id-only block: EventSource sets its last event id, dispatches nothing');
+    first.close();
+    const meanwhile = await sendMessage(t.app.url, alice, threadId, 'while bob was away');
+    const again = await openStream(t.app.url, bob.token, { headers: { 'Last-Event-ID': preamble.id! } });
+    try {
+      assert.deepEqual((await again.nextOfType('message.created')).data, meanwhile);
+      assert.equal(again.pendingFrames().find((frame) => frame.id !== undefined && frame.data === undefined), undefined, 'a resumed stream needs no such id');
+    } finally {
+      again.close();
     }
   });
 

@@ -12,26 +12,21 @@ const logger = createLogger('warn');
 
 export interface Cluster {
   databaseUrl: string;
+  /** Where each instance writes its logs (at the default level, info: one line per request). */
+  logFiles: string[];
   instances: Array<{ url: string; pid: number; process: ServerProcess }>;
   stop(): Promise<void>;
 }
 
-/** Settings of the benchmarked instances: limits off or raised, as load tests run them. */
-const INSTANCE_ENV = {
-  POSTLINE_LOG_LEVEL: 'warn',
-  POSTLINE_RATE_LIMIT_PER_MIN: '0',
-  POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '0',
-  POSTLINE_SCRYPT_COST: '10',
-  POSTLINE_MAX_THREAD_MEMBERS: '1000',
-  POSTLINE_MAX_STREAMS_PER_USER: '100',
-  POSTLINE_MAX_POLLS_PER_USER: '100',
-};
 
 /**
  * A Postgres (a fresh database on DATABASE_URL's server, or a throwaway embedded cluster with
- * default durability settings) and `count` postline instances on it, each its own process.
+ * default durability settings) and `count` postline instances on it, each its own process,
+ * running as postline ships: every setting at its default (rate limits on, request logs at
+ * info, written to a file by the process itself), unless `env` (from --config) says otherwise.
  */
-export async function startCluster(count: number): Promise<Cluster> {
+export async function startCluster(count: number, env: Record<string, string> = {}): Promise<Cluster> {
+  const logDir = await mkdtemp(path.join(tmpdir(), 'postline-bench-logs-'));
   let stopPostgres = async () => {};
   let serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
@@ -57,10 +52,14 @@ export async function startCluster(count: number): Promise<Cluster> {
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   // BENCH_PROFILE_DIR=dir: each instance writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const processes = ports.map((port) => spawnServer({ ...INSTANCE_ENV, DATABASE_URL: databaseUrl, PORT: String(port) }, profile));
+  const logFiles = ports.map((_, index) => path.join(logDir, `instance-${index}.log`));
+  const processes = ports.map((port, index) =>
+    spawnServer({ ...env, DATABASE_URL: databaseUrl, PORT: String(port) }, { nodeFlags: profile, logFile: logFiles[index] }),
+  );
   const urls = await Promise.all(processes.map((server) => server.listening));
   return {
     databaseUrl,
+    logFiles,
     instances: processes.map((server, index) => ({ url: urls[index]!, pid: server.child.pid!, process: server })),
     async stop() {
       for (const server of processes) server.child.kill('SIGTERM');
@@ -70,6 +69,7 @@ export async function startCluster(count: number): Promise<Cluster> {
       await cleanup.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await cleanup.end();
       await stopPostgres();
+      await rm(logDir, { recursive: true, force: true });
     },
   };
 }

@@ -3,12 +3,17 @@ import autocannon from 'autocannon';
 import { serve } from '../lib/ipc.js';
 
 serve({
-  async run(args: { url: string; headers?: Record<string, string>; connections: number; durationMs: number }) {
+  /** `tokens`: the connections take turns over these users (each sends its bearer token). */
+  async run(args: { url: string; tokens?: string[]; connections: number; durationMs: number }) {
+    let next = 0;
     const result = await autocannon({
       url: args.url,
-      headers: args.headers ?? {},
       connections: args.connections,
       duration: args.durationMs / 1000,
+      ...(args.tokens && {
+        setupClient: (client: { setHeaders(headers: Record<string, string>): void }) =>
+          client.setHeaders({ Authorization: `Bearer ${args.tokens![next++ % args.tokens!.length]}` }),
+      }),
     });
     return {
       requestsPerSecond: result.requests.average,

@@ -40,11 +40,15 @@ function poll(spec: PollerSpec, cursor: string): Promise<{ events: Envelope[]; c
   });
 }
 
+/** Poll answers received since the start (for requests per delivery). */
+let polls = 0;
+
 async function loop(spec: PollerSpec, cursor: string): Promise<void> {
   const ids: number[] = [];
   received.set(spec, ids);
   while (running) {
     const answer = await poll(spec, cursor).catch(() => undefined);
+    if (answer) polls++;
     if (!answer) continue;
     const at = now();
     for (const event of answer.events) {
@@ -61,8 +65,20 @@ serve({
   start(args: { pollers: PollerSpec[]; cursor: string }) {
     running = true;
     latency = newHistogram();
+    polls = 0;
     loops = args.pollers.map((spec) => loop(spec, args.cursor));
     return loops.length;
+  },
+  /** Start a new latency histogram (message ids keep accumulating, for the loss check). */
+  resetLatency() {
+    latency = newHistogram();
+    return true;
+  },
+  /** Events received so far (message.created), by all pollers. */
+  received: () => [...received.values()].reduce((total, ids) => total + ids.length, 0),
+  /** Latency so far, and lost/duplicated against what was expected, while polling goes on. */
+  verify() {
+    return tally();
   },
   /** What each poller must receive: the acknowledged message ids per thread. */
   expect(args: { expected: Record<string, number[]> }) {
@@ -77,13 +93,19 @@ serve({
     running = false;
     for (const request of waiting) request.destroy();
     await Promise.all(loops);
-    let lost = 0;
-    let duplicated = 0;
-    for (const [spec, ids] of received) {
-      const result = compare(expected[spec.tag] ?? [], ids);
-      lost += result.lost;
-      duplicated += result.duplicated;
-    }
-    return { lost, duplicated, latency: encode(latency) };
+    const result = tally();
+    received.clear();
+    return result;
   },
 });
+
+function tally() {
+  let lost = 0;
+  let duplicated = 0;
+  for (const [spec, ids] of received) {
+    const result = compare(expected[spec.tag] ?? [], ids);
+    lost += result.lost;
+    duplicated += result.duplicated;
+  }
+  return { lost, duplicated, latency: encode(latency), polls };
+}

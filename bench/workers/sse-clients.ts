@@ -76,6 +76,11 @@ serve({
     for (const stream of streams) stream.messageIds = [];
     return true;
   },
+  /** Start a new latency histogram (message ids keep accumulating, for the loss check). */
+  resetLatency() {
+    latency = newHistogram();
+    return true;
+  },
   /** What each thread's streams must receive: the acknowledged message ids per thread. */
   expect(args: { expected: Record<string, number[]> }) {
     expected = args.expected;

@@ -24,7 +24,20 @@
   'use strict';
 
   /** The event types of the contract; the SSE stream names each frame after its type. */
-  var EVENT_TYPES = ['message.created', 'thread.updated', 'thread.removed', 'seen', 'typing', 'presence', 'reset'];
+  var EVENT_TYPES = [
+    'message.created',
+    'message.updated',
+    'message.deleted',
+    'reaction.added',
+    'reaction.removed',
+    'thread.updated',
+    'thread.removed',
+    'seen',
+    'delivered',
+    'typing',
+    'presence',
+    'reset'
+  ];
 
   var DEFAULTS = {
     /** Where the API lives; '' is this page's origin. */
@@ -54,6 +67,13 @@
     typingIdleMs: 3000,
     /** Others' typing:true counts this long without renewal. */
     typingExpiryMs: 6000,
+    /**
+     * Tell the server which messages of others reached us (the senders' ✓✓ delivered), by itself:
+     * what arrives as events, in message pages and as threads' last messages. One request per
+     * thread at most every deliveredDelayMs, for the newest message received there.
+     */
+    acknowledgeDelivery: true,
+    deliveredDelayMs: 1000,
     /** Constructors to use instead of the globals (tests, non-browser hosts). */
     XMLHttpRequest: null,
     EventSource: null
@@ -264,9 +284,10 @@
   /**
    * A postline client. `options` override DEFAULTS (baseUrl '', transport 'auto', openTimeoutMs
    * 5000, maxStreamFailures 4, pollTimeoutSeconds 20, sendAttempts 8, typingRenewMs 3000,
-   * typingIdleMs 3000, typingExpiryMs 6000, …).
+   * typingIdleMs 3000, typingExpiryMs 6000, acknowledgeDelivery true, deliveredDelayMs 1000, …).
    *
-   * Events: every envelope type ('message.created', 'thread.updated', 'thread.removed', 'seen',
+   * Events: every envelope type ('message.created', 'message.updated', 'message.deleted',
+   * 'reaction.added', 'reaction.removed', 'thread.updated', 'thread.removed', 'seen', 'delivered',
    * 'typing', 'presence') with the envelope; 'event' for each of them; 'reset' with
    * {reason, threads} after a refetch; 'typing' also with data.typing false and `expired: true`
    * when someone's typing ran out; 'transport' ('sse' | 'long-poll'); 'state' ('connecting',
@@ -291,6 +312,10 @@
     this.connecting = false;
     this.ownTyping = {};
     this.othersTyping = {};
+    /** threadId -> seq our delivered marker is known to be at; threadId -> {id, seq} still to acknowledge. */
+    this.deliveredSeq = {};
+    this.undelivered = {};
+    this.deliveredTimer = null;
   }
 
   Client.prototype = Object.create(Emitter.prototype);
@@ -394,6 +419,7 @@
     this.disconnect();
     // The next user starts from "now", not from this user's place in the log.
     this.lastEventId = null;
+    this.deliveredSeq = {};
     this.request('DELETE', '/v1/sessions/current', null, function (error) {
       self.token = null;
       self.user = null;
@@ -402,15 +428,19 @@
     });
   };
 
-  /** callback(error, threads): newest activity first, each with lastMessage and unreadCount. */
+  /** callback(error, threads): newest activity first, each with lastMessage, unreadCount and receipts. */
   Client.prototype.listThreads = function (callback) {
+    var self = this;
     this.request('GET', '/v1/threads', null, function (error, answer) {
+      if (answer) for (var i = 0; i < answer.threads.length; i++) self.receivedThread(answer.threads[i]);
       callback(error, answer && answer.threads);
     });
   };
 
   Client.prototype.getThread = function (threadId, callback) {
+    var self = this;
     this.request('GET', '/v1/threads/' + encodeURIComponent(threadId), null, function (error, answer) {
+      if (answer) self.receivedThread(answer.thread);
       callback(error, answer && answer.thread);
     });
   };
@@ -431,24 +461,62 @@
     });
   };
 
+  /**
+   * callback(error, users): at most 20 whose username starts with `query`, or whose display name
+   * has words starting with its words (case- and accent-insensitive); the exact username first.
+   */
+  Client.prototype.findUsers = function (query, callback) {
+    this.request('GET', '/v1/users' + queryString({ q: query }), null, function (error, answer) {
+      callback(error, answer && answer.users);
+    });
+  };
+
   /** callback(error, {messages, hasMore}); `page` may hold before, after, limit (default 50). */
   Client.prototype.listMessages = function (threadId, page, callback) {
+    var self = this;
     var path = '/v1/threads/' + encodeURIComponent(threadId) + '/messages' + queryString(page || {});
-    this.request('GET', path, null, callback);
+    this.request('GET', path, null, function (error, answer, xhr) {
+      if (answer) for (var i = 0; i < answer.messages.length; i++) self.receivedMessage(answer.messages[i]);
+      callback(error, answer, xhr);
+    });
   };
 
   /**
-   * Send a message: callback(error, message). Network failures, 429 and 5xx answers are retried
-   * (with backoff) under the same clientId, so the server stores it once. Returns the clientId.
+   * Full-text search of the messages of our threads: callback(error, {results: [{message,
+   * snippet}], hasMore}), newest first. `options` may hold threadId, limit (1-50, default 20) and
+   * before (the last result's message id, for the next page). A snippet is HTML-escaped text whose
+   * only markup is <mark>…</mark> around the matches.
    */
-  Client.prototype.send = function (threadId, body, callback) {
+  Client.prototype.search = function (query, options, callback) {
+    var params = extend({ q: query }, options || {});
+    this.request('GET', '/v1/search' + queryString(params), null, callback);
+  };
+
+  /** The path of a message, or of something under it. */
+  function messagePath(threadId, messageId, rest) {
+    return '/v1/threads/' + encodeURIComponent(threadId) + '/messages/' + encodeURIComponent(messageId) + (rest || '');
+  }
+
+  /**
+   * Send a message: callback(error, message). `options` may hold replyTo (the id of a message of
+   * the thread this one answers); it may be left out: send(threadId, body, callback). Network
+   * failures, 429 and 5xx answers are retried (with backoff) under the same clientId, so the
+   * server stores it once. Returns the clientId.
+   */
+  Client.prototype.send = function (threadId, body, options, callback) {
     var self = this;
     var clientId = newClientId();
     var attempts = 0;
+    if (typeof options === 'function') {
+      callback = options;
+      options = null;
+    }
+    var payload = { body: body, clientId: clientId };
+    if (options && options.replyTo) payload.replyTo = options.replyTo;
     this.stopTyping(threadId);
     function attempt() {
       attempts += 1;
-      self.request('POST', '/v1/threads/' + encodeURIComponent(threadId) + '/messages', { body: body, clientId: clientId }, function (error, answer) {
+      self.request('POST', '/v1/threads/' + encodeURIComponent(threadId) + '/messages', payload, function (error, answer) {
         var retryable = error && (error.status === 0 || error.status === 429 || error.status >= 500);
         if (retryable && attempts < self.options.sendAttempts) {
           setTimeout(attempt, Math.max(error.retryAfterMs, backoffMs(self.options, attempts)));
@@ -493,9 +561,51 @@
     this.postTyping(threadId, false);
   };
 
+  /** Change the text of our message: callback(error, message), which then has editedAt. */
+  Client.prototype.editMessage = function (threadId, messageId, body, callback) {
+    this.request('PATCH', messagePath(threadId, messageId), { body: body }, function (error, answer) {
+      if (callback) callback(error, answer && answer.message);
+    });
+  };
+
+  /** Delete our message (it stays as a tombstone without text): callback(error). */
+  Client.prototype.deleteMessage = function (threadId, messageId, callback) {
+    this.request('DELETE', messagePath(threadId, messageId), null, function (error) {
+      if (callback) callback(error);
+    });
+  };
+
+  /** Add our reaction `emoji` to a message (again: no change): callback(error, message). */
+  Client.prototype.react = function (threadId, messageId, emoji, callback) {
+    this.setReaction('PUT', threadId, messageId, emoji, callback);
+  };
+
+  /** Take back our reaction `emoji`: callback(error, message). */
+  Client.prototype.unreact = function (threadId, messageId, emoji, callback) {
+    this.setReaction('DELETE', threadId, messageId, emoji, callback);
+  };
+
+  Client.prototype.setReaction = function (method, threadId, messageId, emoji, callback) {
+    this.request(method, messagePath(threadId, messageId, '/reactions/' + encodeURIComponent(emoji)), null, function (error, answer) {
+      if (callback) callback(error, answer && answer.message);
+    });
+  };
+
   /** Move the read marker of `threadId` up to `messageId` (never back). */
   Client.prototype.seen = function (threadId, messageId, callback) {
-    this.request('POST', '/v1/threads/' + encodeURIComponent(threadId) + '/seen', { upTo: messageId }, function (error) {
+    this.postMarker('seen', threadId, messageId, callback);
+  };
+
+  /**
+   * Move the delivered marker of `threadId` up to `messageId` (never back). The client does this
+   * by itself for what it receives (acknowledgeDelivery); call it for messages it cannot see.
+   */
+  Client.prototype.delivered = function (threadId, messageId, callback) {
+    this.postMarker('delivered', threadId, messageId, callback);
+  };
+
+  Client.prototype.postMarker = function (marker, threadId, messageId, callback) {
+    this.request('POST', '/v1/threads/' + encodeURIComponent(threadId) + '/' + marker, { upTo: messageId }, function (error) {
       if (callback) callback(error);
     });
   };
@@ -505,6 +615,55 @@
     if (userIds.length === 0) return callback(null, []);
     this.request('GET', '/v1/presence' + queryString({ userIds: userIds.join(',') }), null, function (error, answer) {
       callback(error, answer && answer.presence);
+    });
+  };
+
+  /** A thread arrived (REST): learn where our delivered marker is, and acknowledge its last message. */
+  Client.prototype.receivedThread = function (thread) {
+    var receipts = thread.receipts || [];
+    for (var i = 0; i < receipts.length; i++) {
+      if (this.user && receipts[i].userId === this.user.id) {
+        this.deliveredSeq[thread.id] = Math.max(this.deliveredSeq[thread.id] || 0, receipts[i].deliveredSeq);
+      }
+    }
+    if (thread.lastMessage) this.receivedMessage(thread.lastMessage);
+  };
+
+  /**
+   * A message of someone else arrived: acknowledge it, together with whatever else arrives in the
+   * next deliveredDelayMs (only the newest per thread is sent: the marker covers all before it).
+   */
+  Client.prototype.receivedMessage = function (message) {
+    if (!this.options.acknowledgeDelivery || !this.user || message.senderId === this.user.id) return;
+    this.queueDelivered(message.threadId, { id: message.id, seq: message.seq, attempts: 0 });
+  };
+
+  Client.prototype.queueDelivered = function (threadId, pending) {
+    var self = this;
+    var queued = this.undelivered[threadId];
+    if (pending.seq <= (this.deliveredSeq[threadId] || 0) || (queued && pending.seq <= queued.seq)) return;
+    this.undelivered[threadId] = pending;
+    if (this.deliveredTimer !== null) return;
+    this.deliveredTimer = setTimeout(function () {
+      self.deliveredTimer = null;
+      var due = self.undelivered;
+      self.undelivered = {};
+      for (var id in due) if (Object.prototype.hasOwnProperty.call(due, id)) self.acknowledge(id, due[id]);
+    }, this.options.deliveredDelayMs * Math.pow(2, pending.attempts));
+  };
+
+  /** Send one acknowledgement; one that fails on the network or the server goes again (backoff, sendAttempts in all). */
+  Client.prototype.acknowledge = function (threadId, pending) {
+    var self = this;
+    this.delivered(threadId, pending.id, function (error) {
+      if (!error) {
+        self.deliveredSeq[threadId] = Math.max(self.deliveredSeq[threadId] || 0, pending.seq);
+        return;
+      }
+      var retryable = error.status === 0 || error.status === 429 || error.status >= 500;
+      if (retryable && pending.attempts + 1 < self.options.sendAttempts) {
+        self.queueDelivered(threadId, { id: pending.id, seq: pending.seq, attempts: pending.attempts + 1 });
+      }
     });
   };
 
@@ -559,8 +718,14 @@
     this.useTransport(new PollTransport(this));
   };
 
-  /** Stop real-time delivery (connect() starts it again, resuming where it stopped). */
+  /**
+   * Stop real-time delivery (connect() starts it again, resuming where it stopped). Pending
+   * acknowledgements are dropped: the next listThreads acknowledges what is still unacknowledged.
+   */
   Client.prototype.disconnect = function () {
+    clearTimeout(this.deliveredTimer);
+    this.deliveredTimer = null;
+    this.undelivered = {};
     this.connecting = false;
     if (this.connection) this.connection.stop();
     this.connection = null;
@@ -587,6 +752,7 @@
     }
     if (envelope.type === 'reset') return this.resync(envelope);
     if (envelope.type === 'typing') this.trackTyping(envelope);
+    if (envelope.type === 'message.created') this.receivedMessage(envelope.data);
     this.emit(envelope.type, envelope);
     this.emit('event', envelope);
   };

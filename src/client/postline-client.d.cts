@@ -2,9 +2,24 @@
 
 declare namespace Postline {
   /** The contract's shapes, as the server defines them. */
-  type User = import('../store/users.js', { with: { 'resolution-mode': 'import' } }).User;
-  type Message = import('../store/messages.js', { with: { 'resolution-mode': 'import' } }).Message;
-  type Thread = import('../store/threads.js', { with: { 'resolution-mode': 'import' } }).Thread;
+  type User = import('../contract.js', { with: { 'resolution-mode': 'import' } }).User;
+  type Message = import('../contract.js', { with: { 'resolution-mode': 'import' } }).Message;
+  type Thread = import('../contract.js', { with: { 'resolution-mode': 'import' } }).Thread;
+  type Receipt = import('../contract.js', { with: { 'resolution-mode': 'import' } }).Receipt;
+  type SearchResult = import('../contract.js', { with: { 'resolution-mode': 'import' } }).SearchResult;
+  /** Data of `seen` and `delivered` events. */
+  interface MarkerMoved {
+    userId: string;
+    upTo: string;
+    seq: number;
+  }
+  /** Data of `reaction.added` and `reaction.removed` events. */
+  interface ReactionChanged {
+    messageId: string;
+    userId: string;
+    emoji: string;
+    reactions: Message['reactions'];
+  }
   interface Envelope<Data = Record<string, unknown>> {
     id?: string;
     type: string;
@@ -40,6 +55,8 @@ declare namespace Postline {
     typingRenewMs?: number;
     typingIdleMs?: number;
     typingExpiryMs?: number;
+    acknowledgeDelivery?: boolean;
+    deliveredDelayMs?: number;
     XMLHttpRequest?: unknown;
     EventSource?: unknown;
   }
@@ -63,8 +80,16 @@ declare namespace Postline {
     getThread(threadId: string, callback: Callback<Thread>): void;
     createThread(memberIds: string[], title: string | null, callback: Callback<Thread>): void;
     findUser(username: string, callback: Callback<User | null>): void;
+    findUsers(query: string, callback: Callback<User[]>): void;
     listMessages(threadId: string, page: { before?: number; after?: number; limit?: number } | null, callback: Callback<{ messages: Message[]; hasMore: boolean }>): void;
+    search(query: string, options: { threadId?: string; limit?: number; before?: string } | null, callback: Callback<{ results: SearchResult[]; hasMore: boolean }>): void;
     send(threadId: string, body: string, callback?: Callback<Message>): string;
+    send(threadId: string, body: string, options: { replyTo?: string } | null, callback?: Callback<Message>): string;
+    editMessage(threadId: string, messageId: string, body: string, callback?: Callback<Message>): void;
+    deleteMessage(threadId: string, messageId: string, callback?: (error: RequestError | null) => void): void;
+    react(threadId: string, messageId: string, emoji: string, callback?: Callback<Message>): void;
+    unreact(threadId: string, messageId: string, emoji: string, callback?: Callback<Message>): void;
+    delivered(threadId: string, messageId: string, callback?: (error: RequestError | null) => void): void;
     typing(threadId: string): void;
     stopTyping(threadId: string): void;
     seen(threadId: string, messageId: string, callback?: (error: RequestError | null) => void): void;

@@ -28,13 +28,18 @@ export interface EmbeddedPostgresOptions {
 
 export interface RunningPostgres {
   url: string;
-  /** Stops the server if this process started it; a no-op for one another process owns. */
-  stop(): Promise<void>;
+  /**
+   * Stops the server if this process started it; a no-op for one another process owns.
+   * `fast` cuts open sessions at once, as a crash-free restart or failover does.
+   */
+  stop(mode?: 'smart' | 'fast'): Promise<void>;
 }
 
 /** How long the server may take to accept connections, and to stop, before we give up on it. */
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
+/** How long a stop waits for clients to disconnect before it cuts them. */
+const SMART_SHUTDOWN_MS = 2000;
 
 const run = promisify(execFile);
 const isRoot = () => process.getuid?.() === 0;
@@ -163,14 +168,20 @@ async function untilAccepting(url: string, server: ChildProcess): Promise<void> 
   }
 }
 
-/** Ask the server for a fast shutdown (SIGINT) and wait for it to exit; SIGKILL past the deadline. */
-async function stopServer(server: ChildProcess): Promise<void> {
+/**
+ * Stop the server and wait for it to exit: a smart shutdown (SIGTERM) lets connections that are
+ * still closing finish (a pool's end() resolves before its sockets have closed; a fast shutdown
+ * would cut them with an error); a fast one (SIGINT) after a moment, SIGKILL past the deadline.
+ */
+async function stopServer(server: ChildProcess, mode: 'smart' | 'fast' = 'smart'): Promise<void> {
   if (server.exitCode !== null || server.signalCode !== null) return;
   const exited = once(server, 'exit');
-  server.kill('SIGINT');
-  const timer = setTimeout(() => server.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  server.kill(mode === 'fast' ? 'SIGINT' : 'SIGTERM');
+  const fast = setTimeout(() => server.kill('SIGINT'), SMART_SHUTDOWN_MS);
+  const kill = setTimeout(() => server.kill('SIGKILL'), STOP_TIMEOUT_MS);
   await exited;
-  clearTimeout(timer);
+  clearTimeout(fast);
+  clearTimeout(kill);
 }
 
 /**
@@ -240,7 +251,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     );
   }
   options.logger.info({ port, dataDir }, 'embedded Postgres started');
-  return { url: urlFor(port), stop: () => stopServer(server) };
+  return { url: urlFor(port), stop: (mode) => stopServer(server, mode) };
 }
 
 async function readPassword(passwordFile: string): Promise<string> {

@@ -20,12 +20,12 @@ export function describeDatabaseUrl(url: string): string {
  * The shared connection pool. Connection attempts and statements are bounded so that an outage
  * turns into quick 503 answers rather than hanging requests.
  */
-export function createPool(url: string, size: number, logger: Logger): pg.Pool {
+export function createPool(url: string, settings: { size: number; statementTimeoutMs: number }, logger: Logger): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
-    max: size,
+    max: settings.size,
     connectionTimeoutMillis: 5000,
-    statement_timeout: 30_000,
+    statement_timeout: settings.statementTimeoutMs,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     application_name: 'postline',

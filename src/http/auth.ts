@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { parseCookie } from 'cookie';
 import type { Request, RequestHandler, Response } from 'express';
 import { HostKeysUnavailable, HostTokenRejected, looksLikeJwt } from '../auth/host-identity.js';
@@ -25,16 +26,26 @@ export interface TokenSources {
   cookie: boolean;
 }
 
-/** Where the token came from, in the contract's order of preference. */
-function presentedToken(req: Request, sources: TokenSources): string | undefined {
-  const header = req.headers.authorization;
+/** What a request presents to authenticate with. */
+export interface Credentials {
+  headers: IncomingHttpHeaders;
+  /** An `access_token` field of a POST body (see body.ts). */
+  bodyAccessToken?: string | undefined;
+  /** The parsed query string (its `access_token`, where the sources allow it). */
+  query: Record<string, unknown>;
+}
+
+/** The token presented, in the contract's order of preference. */
+function presentedToken(credentials: Credentials, sources: TokenSources): string | undefined {
+  const header = credentials.headers.authorization;
   if (header !== undefined) {
     const match = /^Bearer +(\S+) *$/i.exec(header);
     return match?.[1] ?? '';
   }
-  if (req.bodyAccessToken !== undefined) return req.bodyAccessToken;
-  if (sources.query && typeof req.query.access_token === 'string') return req.query.access_token;
-  if (sources.cookie && req.headers.cookie) return parseCookie(req.headers.cookie)[SESSION_COOKIE];
+  if (credentials.bodyAccessToken !== undefined) return credentials.bodyAccessToken;
+  const queryToken = credentials.query.access_token;
+  if (sources.query && typeof queryToken === 'string') return queryToken;
+  if (sources.cookie && credentials.headers.cookie) return parseCookie(credentials.headers.cookie)[SESSION_COOKIE];
   return undefined;
 }
 
@@ -59,8 +70,8 @@ async function sessionOf(identities: Identities, token: string): Promise<Authent
 }
 
 /** Resolve the caller's session from a token, or throw 401 (503 when the host's keys are out of reach). */
-export async function resolveSession(identities: Identities, req: Request, sources: TokenSources): Promise<AuthenticatedSession> {
-  const token = presentedToken(req, sources);
+export async function resolveSession(identities: Identities, credentials: Credentials, sources: TokenSources): Promise<AuthenticatedSession> {
+  const token = presentedToken(credentials, sources);
   if (token === undefined) throw new UnauthorizedProblem();
   const session = await sessionOf(identities, token);
   if (!session) throw new UnauthorizedProblem('The access token is invalid, expired or revoked.', true);
@@ -68,9 +79,9 @@ export async function resolveSession(identities: Identities, req: Request, sourc
 }
 
 /** Middleware: 401 unless the request carries a live token; sets `req.auth`. */
-export function authenticate(identities: Identities, sources: TokenSources = { query: false, cookie: false }): RequestHandler {
+export function authenticate(identities: Identities): RequestHandler {
   return async (req, _res, next) => {
-    req.auth = await resolveSession(identities, req, sources);
+    req.auth = await resolveSession(identities, req, { query: false, cookie: false });
     next();
   };
 }

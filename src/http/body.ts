@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import express, { type RequestHandler } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
 import { BadRequestProblem, UnsupportedMediaTypeProblem } from '../errors.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -8,6 +8,15 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 /** Old IE's XDomainRequest can only send text/plain, so such a body holding JSON is accepted. */
 const TEXT_TYPE = 'text/plain';
+/** The methods whose bodies are held to these rules (a reaction's PUT has none, which is fine). */
+const WITH_BODY = new Set(['POST', 'PATCH', 'PUT']);
+
+/** A body of the wrong type: POST as ever; PATCH and PUT only when they carry content at all. */
+function hasUnknownType(req: Request): boolean {
+  if (!WITH_BODY.has(req.method)) return false;
+  const content = req.method === 'POST' || Number(req.get('Content-Length')) > 0 || req.get('Transfer-Encoding') !== undefined;
+  return content && req.is([...JSON_TYPES, FORM_TYPE, TEXT_TYPE]) === false;
+}
 
 /**
  * Decoding would silently turn invalid UTF-8 into U+FFFD and store the damage; refuse it instead
@@ -53,13 +62,14 @@ const takeBodyToken: RequestHandler = (req, _res, next) => {
 };
 
 /**
- * Parse POST bodies: JSON, form-encoded, or text/plain holding JSON, in UTF-8, at most 64 KiB;
- * another type or charset is 415. A missing body is an empty object. The body must be an object.
+ * Parse POST, PATCH and PUT bodies: JSON, form-encoded, or text/plain holding JSON, in UTF-8, at
+ * most 64 KiB; another type or charset is 415. A missing body is an empty object. The body must
+ * be an object.
  */
 export function parseBodies(): RequestHandler[] {
   const requireKnownType: RequestHandler = (req, _res, next) => {
     // req.is() answers null without a body and false for a body of another type.
-    if (req.method === 'POST' && req.is([...JSON_TYPES, FORM_TYPE, TEXT_TYPE]) === false) {
+    if (hasUnknownType(req)) {
       throw new UnsupportedMediaTypeProblem();
     }
     const charset = declaredCharset(req.get('Content-Type'));
@@ -67,7 +77,7 @@ export function parseBodies(): RequestHandler[] {
     next();
   };
   const requireObject: RequestHandler = (req, _res, next) => {
-    if (req.method !== 'POST') return next();
+    if (!WITH_BODY.has(req.method)) return next();
     req.body ??= {};
     if (!isPlainObject(req.body)) throw new BadRequestProblem('The request body must be a JSON object.');
     next();

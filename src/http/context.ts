@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { HostIdentity } from '../auth/host-identity.js';
 import type { SessionCache } from '../auth/session-cache.js';
 import type { Config } from '../config.js';
+import type { SharedCounters } from '../limits/shared-counters.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Realtime } from '../realtime/realtime.js';
@@ -15,6 +16,8 @@ export interface AppContext {
   sendQueue: SendQueue;
   realtime: Realtime;
   metrics: Metrics;
+  /** The rate limits' counters, shared with the other instances by periodic flushes. */
+  counters: SharedCounters;
   /** Token lookups (shared with the real-time side, which hears of revocations). */
   sessions: SessionCache;
   /** The host application's JWTs, when configured (POSTLINE_JWT_*). */

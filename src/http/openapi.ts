@@ -15,6 +15,9 @@ const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.met
 
 type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; required?: string[] };
 
+/** Methods whose bodies the body parser reads (http/body.ts), whether or not the operation takes one. */
+const BODY_METHODS = new Set<Operation['method']>(['post', 'put', 'patch']);
+
 /** Statuses every operation of a kind can get from the middleware (body parsing, authentication, limits). */
 function commonProblems(operation: Operation): Record<number, string> {
   const problems: Record<number, string> = {};
@@ -25,7 +28,8 @@ function commonProblems(operation: Operation): Record<number, string> {
     problems[401] = 'No valid token (a postline token or, when configured, a host JWT); `WWW-Authenticate: Bearer`.';
     problems[429] = 'Rate limited; see `Retry-After`.';
   }
-  if (operation.body) {
+  // Bodies are parsed before routing: a PUT without a body of its own still gets 413/415 for one sent anyway.
+  if (operation.body || BODY_METHODS.has(operation.method)) {
     problems[413] = 'The body is over 64 KiB.';
     problems[415] = 'Not JSON, form-encoded, or text/plain holding JSON; or not UTF-8.';
   }

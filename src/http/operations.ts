@@ -1,24 +1,30 @@
 import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import { eventSchema, messageSchema, threadSchema, userSchema } from '../contract.js';
+import { eventSchema, messageSchema, searchResultSchema, threadSchema, userSchema } from '../contract.js';
 import {
   addMemberBody,
   clientId,
   createThreadBody,
+  deliveredBody,
+  editMessageBody,
   eventCursor,
   eventsQuery,
+  findUsersQuery,
   listMessagesQuery,
   listThreadsQuery,
   loginBody,
+  MAX_REACTIONS_PER_MESSAGE,
   memberParams,
+  messageParams,
   pollQuery,
   presenceQuery,
+  reactionParams,
   registerBody,
+  searchQuery,
   seenBody,
   sendMessageBody,
   threadParams,
   typingBody,
-  userLookupQuery,
 } from './validate.js';
 
 /**
@@ -43,7 +49,7 @@ export interface Operation {
   path: string;
   summary: string;
   description?: string;
-  tag: 'accounts' | 'threads' | 'messages' | 'delivery' | 'presence' | 'meta';
+  tag: 'accounts' | 'threads' | 'messages' | 'search' | 'delivery' | 'presence' | 'meta';
   /** `token`: Authorization: Bearer; `stream`: also ?access_token= and the session cookie; `none`: public. */
   auth: 'none' | 'token' | 'stream';
   params?: z.ZodObject;
@@ -58,9 +64,11 @@ export interface Operation {
 
 const session = z.object({ user: userSchema, token: z.string() });
 const threadAnswer = z.object({ thread: threadSchema });
+const messageAnswer = z.object({ message: messageSchema });
 const noContent = (description: string): Success => ({ description });
 const json = (description: string, schema: z.ZodType): Success => ({ description, schema });
 const NO_THREAD = 'No such thread, or the caller is not a member.';
+const NO_MESSAGE = `${NO_THREAD} Or no such message in this thread.`;
 
 export const operations = {
   register: {
@@ -113,11 +121,15 @@ export const operations = {
   findUsers: {
     method: 'get',
     path: '/users',
-    summary: 'Find a user by exact username',
+    summary: 'Find a user by exact username (`username`), or search people (`q`)',
+    description:
+      '`q` (1–64 characters): at most 20 users whose username starts with it (case-insensitive), or whose display name has, ' +
+      'for every word of `q`, a word starting with it (case- and accent-insensitive); the exact username first. ' +
+      'Send one of `username` and `q`.',
     tag: 'accounts',
     auth: 'token',
-    query: userLookupQuery,
-    answers: { 200: json('The user with that username, or an empty list.', z.object({ users: z.array(userSchema) })) },
+    query: findUsersQuery,
+    answers: { 200: json('The user with that username (or none), or the people found.', z.object({ users: z.array(userSchema) })) },
   },
   createThread: {
     method: 'post',
@@ -194,10 +206,56 @@ export const operations = {
     body: sendMessageBody,
     headers: { 'Idempotency-Key': { schema: clientId, description: 'The same as `clientId` (if both are sent they must be equal).' } },
     answers: {
-      201: json('The new message.', z.object({ message: messageSchema })),
-      200: json('The original message of an earlier send with the same clientId.', z.object({ message: messageSchema })),
+      201: json('The new message.', messageAnswer),
+      200: json('The original message of an earlier send with the same clientId.', messageAnswer),
     },
     problems: { 404: NO_THREAD },
+  },
+  editMessage: {
+    method: 'patch',
+    path: '/threads/:threadId/messages/:messageId',
+    summary: "Edit one's own message",
+    description: 'The message gets `editedAt` and a `message.updated` event; the same text again changes nothing.',
+    tag: 'messages',
+    auth: 'token',
+    params: messageParams,
+    body: editMessageBody,
+    answers: { 200: json('The message as it is now.', messageAnswer) },
+    problems: { 403: 'Only the sender may edit a message.', 404: NO_MESSAGE, 409: 'The message was deleted.' },
+  },
+  deleteMessage: {
+    method: 'delete',
+    path: '/threads/:threadId/messages/:messageId',
+    summary: "Delete one's own message, leaving a tombstone",
+    description: 'Its text leaves the database (the event log included); a `message.deleted` event carries the tombstone.',
+    tag: 'messages',
+    auth: 'token',
+    params: messageParams,
+    answers: { 204: noContent('Deleted (also when it already was).') },
+    problems: { 403: 'Only the sender may delete a message.', 404: NO_MESSAGE },
+  },
+  addReaction: {
+    method: 'put',
+    path: '/threads/:threadId/messages/:messageId/reactions/:emoji',
+    summary: 'React to a message with one emoji (idempotent)',
+    tag: 'messages',
+    auth: 'token',
+    params: reactionParams,
+    answers: { 200: json('The message with its reactions.', messageAnswer) },
+    problems: {
+      404: NO_MESSAGE,
+      409: `The message was deleted, or it carries ${MAX_REACTIONS_PER_MESSAGE} different emoji already.`,
+    },
+  },
+  removeReaction: {
+    method: 'delete',
+    path: '/threads/:threadId/messages/:messageId/reactions/:emoji',
+    summary: "Take back one's reaction (idempotent)",
+    tag: 'messages',
+    auth: 'token',
+    params: reactionParams,
+    answers: { 200: json('The message with its reactions.', messageAnswer) },
+    problems: { 404: NO_MESSAGE },
   },
   typing: {
     method: 'post',
@@ -220,6 +278,30 @@ export const operations = {
     body: seenBody,
     answers: { 204: noContent('Moved (never back).') },
     problems: { 404: NO_THREAD },
+  },
+  delivered: {
+    method: 'post',
+    path: '/threads/:threadId/delivered',
+    summary: "Move the caller's delivered marker forward: the client has the messages up to upTo",
+    tag: 'messages',
+    auth: 'token',
+    params: threadParams,
+    body: deliveredBody,
+    answers: { 204: noContent('Moved (never back).') },
+    problems: { 404: NO_THREAD },
+  },
+  search: {
+    method: 'get',
+    path: '/search',
+    summary: "Full-text search over the messages of the caller's threads, newest first",
+    description:
+      'Words match whole words, case- and accent-insensitively; `q` as people type into search boxes (words, "phrases", `or`, `-word`). ' +
+      'Deleted messages are left out. `before`: the message id of the last result of the previous page.',
+    tag: 'search',
+    auth: 'token',
+    query: searchQuery,
+    answers: { 200: json('The results and whether more exist.', z.object({ results: z.array(searchResultSchema), hasMore: z.boolean() })) },
+    problems: { 404: 'No such thread (`threadId`), or the caller is not a member.' },
   },
   presence: {
     method: 'get',
@@ -250,7 +332,7 @@ export const operations = {
       },
       204: noContent('A reconnect (it has a resume point) whose token is no longer valid: stop retrying.'),
     },
-    problems: { 429: 'Too many open streams for this user on this instance (or the request rate limit).' },
+    problems: { 429: 'Too many open streams for this user on this instance (delivery is not under the per-minute request limit).' },
   },
   poll: {
     method: 'get',
@@ -260,7 +342,7 @@ export const operations = {
     auth: 'stream',
     query: pollQuery,
     answers: { 200: json('The events (at most 100) and the cursor to send next time.', z.object({ events: z.array(eventSchema), cursor: z.string() })) },
-    problems: { 429: 'Too many waiting polls for this user on this instance (or the request rate limit).' },
+    problems: { 429: 'Too many waiting polls for this user on this instance (delivery is not under the per-minute request limit).' },
   },
   openApiDocument: {
     method: 'get',

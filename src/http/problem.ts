@@ -1,14 +1,20 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 import {
   BadRequestProblem,
+  ConflictProblem,
   HeadersTooLargeProblem,
   NotFoundProblem,
   PayloadTooLargeProblem,
   Problem,
   RequestTimeoutProblem,
   ServiceUnavailableProblem,
+  SessionEndedError,
+  ShuttingDownError,
+  SubscriberLimitError,
   TooManyRequestsProblem,
+  UnauthorizedProblem,
   UnsupportedMediaTypeProblem,
 } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -30,9 +36,13 @@ function problemJson(problem: Problem): string {
 }
 
 /** Write an RFC 9457 problem answer. */
-function sendProblem(res: Response, problem: Problem): void {
+function sendProblem(res: ServerResponse, problem: Problem): void {
   for (const [name, value] of Object.entries(problem.extra.headers ?? {})) res.setHeader(name, value);
-  res.status(problem.status).type('application/problem+json').send(problemJson(problem));
+  const body = problemJson(problem);
+  res.statusCode = problem.status;
+  res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }
 
 /**
@@ -70,9 +80,31 @@ function isDatabaseUnavailable(error: { code?: unknown; message?: unknown }): bo
   return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error/i.test(message);
 }
 
-/** Map what the stack throws (our problems, body-parser errors, database outages) to a problem. */
+/**
+ * Database errors a request can cause (not outages, see above), by SQLSTATE class: bad data
+ * (22: a value Postgres cannot take), a constraint (23: a race the request lost), a limit of the
+ * server (54), a transaction that must be retried (40: serialization failure, deadlock), a
+ * statement that ran out of time or resources (57014, 53). None of them is a 500.
+ */
+function databaseProblem(code: string): Problem | undefined {
+  if (code === '22021') return new BadRequestProblem('The request contains characters that cannot be stored.');
+  if (code.startsWith('22') || code.startsWith('54')) return new BadRequestProblem('The request contains a value the database cannot process.');
+  if (code.startsWith('23')) return new ConflictProblem('The request conflicts with a concurrent change; retry it.');
+  if (code.startsWith('40') || code.startsWith('53') || code === '57014') {
+    return new ServiceUnavailableProblem('The database is busy; retry shortly.');
+  }
+  return undefined;
+}
+
+/** Map what the stack throws (our problems and domain errors, body-parser errors, database errors) to a problem. */
 function toProblem(error: unknown): Problem | undefined {
   if (error instanceof Problem) return error;
+  if (error instanceof ShuttingDownError) return new ServiceUnavailableProblem('This instance is shutting down; reconnect to another.');
+  if (error instanceof SessionEndedError) return new UnauthorizedProblem('The access token was revoked or has expired.', true);
+  if (error instanceof SubscriberLimitError) {
+    const what = error.kind === 'stream' ? 'open streams' : 'waiting polls';
+    return new TooManyRequestsProblem(error.kind === 'stream' ? 'streams' : 'polls', `At most ${error.cap} ${what} per user.`, 5);
+  }
   if (typeof error !== 'object' || error === null) return undefined;
   const failure = error as { type?: unknown; status?: unknown; code?: unknown; message?: unknown };
   switch (failure.type) {
@@ -91,9 +123,12 @@ function toProblem(error: unknown): Problem | undefined {
       return new BadRequestProblem('The body could not be read.');
   }
   if (isDatabaseUnavailable(failure)) return new ServiceUnavailableProblem('The database is unavailable; retry shortly.');
-  // 22021: text Postgres cannot store (a NUL character). Validation refuses it first; should a
-  // field slip through, it is still the request's fault, not ours.
-  if (failure.code === '22021') return new BadRequestProblem('The request contains characters that cannot be stored.');
+  // SQLSTATEs are five characters; validation refuses bad input first, and what slips through is
+  // still the request's fault (or the database's load), not a bug of ours.
+  if (typeof failure.code === 'string' && /^[0-9A-Z]{5}$/.test(failure.code)) {
+    const problem = databaseProblem(failure.code);
+    if (problem) return problem;
+  }
   if (typeof failure.status === 'number' && failure.status >= 400 && failure.status < 500) {
     return new BadRequestProblem('The request could not be processed.');
   }
@@ -109,32 +144,42 @@ export const notFoundHandler: RequestHandler = () => {
  * after a 200 event stream ends. So a client that asks for an event stream is told "not now" as
  * an empty stream carrying `retry:`.
  */
-function sendRetryLater(res: Response, retryMs: number): void {
-  res
-    .status(200)
-    .set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform' })
-    .end(`retry: ${retryMs}\n\n`);
+function sendRetryLater(res: ServerResponse, retryMs: number): void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform' });
+  res.end(`retry: ${retryMs}\n\n`);
+}
+
+export interface ErrorAnswers {
+  logger: Logger;
+  metrics: Metrics;
+  /** The `retry:` hint for event-stream clients meeting a server-side failure. */
+  sseRetryMs: number;
 }
 
 /**
- * The one error handler: every failure leaves as problem+json, never a stack trace or an HTML
- * page; except that an event-stream client meeting a 5xx gets `retry:` and a close (`sseRetryMs`).
+ * Answer a failed request: every failure leaves as problem+json, never a stack trace or an HTML
+ * page; except that an event-stream client meeting a 5xx gets `retry:` and a close. Shared by
+ * the Express app's error handler and the lean delivery path.
  */
-export function errorHandler(logger: Logger, metrics: Metrics, sseRetryMs: number): ErrorRequestHandler {
-  return (error, req, res, _next) => {
-    const problem = toProblem(error);
-    if (problem instanceof TooManyRequestsProblem) metrics.rateLimited.inc({ limit: problem.limit });
-    if (!problem || problem.status >= 500) {
-      logger.error({ err: error, method: req.method, path: req.path }, problem ? `request failed: ${problem.detail}` : 'request failed');
-    }
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    if ((!problem || problem.status >= 500) && req.get('Accept')?.includes('text/event-stream')) {
-      sendRetryLater(res, sseRetryMs);
-      return;
-    }
-    sendProblem(res, problem ?? new Problem(500, 'internal', 'Internal error', 'Something went wrong on our side.'));
-  };
+export function answerError(error: unknown, req: IncomingMessage, res: ServerResponse, answers: ErrorAnswers): void {
+  const problem = toProblem(error);
+  if (problem instanceof TooManyRequestsProblem) answers.metrics.rateLimited.inc({ limit: problem.limit });
+  if (!problem || problem.status >= 500) {
+    const path = req.url?.split('?')[0];
+    answers.logger.error({ err: error, method: req.method, path }, problem ? `request failed (${problem.status}): ${problem.detail}` : 'request failed');
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if ((!problem || problem.status >= 500) && req.headers.accept?.includes('text/event-stream')) {
+    sendRetryLater(res, answers.sseRetryMs);
+    return;
+  }
+  sendProblem(res, problem ?? new Problem(500, 'internal', 'Internal error', 'Something went wrong on our side.'));
+}
+
+/** The Express app's one error handler (see {@link answerError}). */
+export function errorHandler(answers: ErrorAnswers): ErrorRequestHandler {
+  return (error, req, res, _next) => answerError(error, req, res, answers);
 }

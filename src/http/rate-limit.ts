@@ -1,19 +1,19 @@
 import type { RequestHandler } from 'express';
 import { rateLimit, type Options, type Store } from 'express-rate-limit';
-import type { Pool } from 'pg';
 import { TooManyRequestsProblem } from '../errors.js';
+import { secondsUntil } from '../limits/retry-after.js';
+import type { SharedCounters } from '../limits/shared-counters.js';
 import type { Logger } from '../log.js';
 import type { LimitName } from '../metrics.js';
-import { countHit, currentHits, forgetHits, uncountHit } from '../store/rate-limits.js';
 import { requireAuth } from './auth.js';
 
-/** An express-rate-limit Store on our own pool: one atomic upsert per request, shared by all instances. */
-class PostgresStore implements Store {
+/** An express-rate-limit Store on the instance's shared counters: no round trip per request. */
+class SharedCounterStore implements Store {
   readonly localKeys = false;
   private windowMs = 60_000;
 
   constructor(
-    private readonly pool: Pool,
+    private readonly counters: SharedCounters,
     readonly prefix: string,
   ) {}
 
@@ -21,32 +21,23 @@ class PostgresStore implements Store {
     this.windowMs = options.windowMs;
   }
 
-  async increment(key: string) {
-    const { hits, resetAt } = await countHit(this.pool, this.prefix + key, this.windowMs);
-    return { totalHits: hits, resetTime: resetAt };
+  increment(key: string) {
+    return this.counters.hit(this.prefix + key, this.windowMs);
   }
 
-  async get(key: string) {
-    const current = await currentHits(this.pool, this.prefix + key);
-    return current && { totalHits: current.hits, resetTime: current.resetAt };
+  decrement(key: string): void {
+    this.counters.unhit(this.prefix + key);
   }
 
-  decrement(key: string) {
-    return uncountHit(this.pool, this.prefix + key);
-  }
-
-  resetKey(key: string) {
-    return forgetHits(this.pool, this.prefix + key);
+  resetKey(key: string): Promise<void> {
+    return this.counters.reset(this.prefix + key);
   }
 }
 
 const passThrough: RequestHandler = (_req, _res, next) => next();
 
-/** Whole seconds until `time`, at least 1 (for Retry-After). */
-const secondsUntil = (time: Date) => Math.max(1, Math.ceil((time.getTime() - Date.now()) / 1000));
-
 function limiter(
-  pool: Pool,
+  counters: SharedCounters,
   logger: Logger,
   options: { name: LimitName; perMinute: number; keyGenerator?: Options['keyGenerator']; detail: string },
 ): RequestHandler {
@@ -56,20 +47,19 @@ function limiter(
     limit: options.perMinute,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    store: new PostgresStore(pool, `${options.name}:`),
+    store: new SharedCounterStore(counters, `${options.name}:`),
     logger,
     ...(options.keyGenerator && { keyGenerator: options.keyGenerator }),
     handler: (req, _res, next) => {
       const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-      const retryAfter = resetTime ? secondsUntil(resetTime) : 60;
-      next(new TooManyRequestsProblem(options.name, options.detail, retryAfter));
+      next(new TooManyRequestsProblem(options.name, options.detail, resetTime ? secondsUntil(resetTime) : 60));
     },
   });
 }
 
 /** Register/login attempts per client IP (POSTLINE_AUTH_RATE_LIMIT_PER_MIN; 0 = off). */
-export function authAttemptLimiter(pool: Pool, logger: Logger, perMinute: number): RequestHandler {
-  return limiter(pool, logger, {
+export function authAttemptLimiter(counters: SharedCounters, logger: Logger, perMinute: number): RequestHandler {
+  return limiter(counters, logger, {
     name: 'sign-in',
     perMinute,
     detail: 'Too many sign-in attempts from this address; retry later.',
@@ -77,42 +67,11 @@ export function authAttemptLimiter(pool: Pool, logger: Logger, perMinute: number
 }
 
 /**
- * Failed sign-ins per username per minute, on every instance together
- * (POSTLINE_LOGIN_FAILURES_PER_MIN, default 10; 0 = off). The per-address limit does not stop a
- * guesser who spreads attempts over many addresses; this one does, at the price that the account
- * cannot sign in anew (its open sessions keep working) until the minute is over.
+ * Requests per signed-in user, on every instance together (POSTLINE_RATE_LIMIT_PER_MIN; 0 = off).
+ * Actions only: the delivery endpoints are bounded by their concurrency caps instead.
  */
-export class LoginFailureLimit {
-  constructor(
-    private readonly pool: Pool,
-    private readonly perMinute: number,
-  ) {}
-
-  /**
-   * Count an attempt as a failure in advance (so that concurrent guesses cannot all slip through
-   * before any is counted), or throw 429 when the account's failures are used up.
-   */
-  async reserve(username: string): Promise<void> {
-    if (this.perMinute === 0) return;
-    const { hits, resetAt } = await countHit(this.pool, this.key(username), 60_000);
-    if (hits > this.perMinute) {
-      throw new TooManyRequestsProblem('login-failures', 'Too many failed sign-ins for this account; retry later.', secondsUntil(resetAt));
-    }
-  }
-
-  /** The attempt succeeded: it was no failure after all. */
-  async succeeded(username: string): Promise<void> {
-    if (this.perMinute > 0) await uncountHit(this.pool, this.key(username));
-  }
-
-  private key(username: string): string {
-    return `login-failures:${username}`;
-  }
-}
-
-/** Requests per signed-in user, on every instance together (POSTLINE_RATE_LIMIT_PER_MIN; 0 = off). */
-export function userLimiter(pool: Pool, logger: Logger, perMinute: number): RequestHandler {
-  return limiter(pool, logger, {
+export function userLimiter(counters: SharedCounters, logger: Logger, perMinute: number): RequestHandler {
+  return limiter(counters, logger, {
     name: 'user',
     perMinute,
     keyGenerator: (req) => requireAuth(req).user.id,

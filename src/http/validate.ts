@@ -81,7 +81,22 @@ export const loginBody = z.object({
   password: z.string({ error: must('must be a string') }).max(1024, 'is too long'),
 });
 
-export const userLookupQuery = z.object({ username });
+/**
+ * `GET /v1/users`: `username` is the exact lookup; `q` searches people (a prefix of a username or
+ * of words of a display name). One of the two, not both.
+ */
+export const findUsersQuery = z
+  .object({
+    username: username.optional(),
+    q: text(1, 64).optional(),
+  })
+  .superRefine((query, ctx) => {
+    if (query.username !== undefined && query.q !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['username'], message: 'send either username (exact) or q (search), not both' });
+    } else if (query.username === undefined && query.q === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['username'], message: 'is required (or q, to search people)' });
+    }
+  });
 
 export const createThreadBody = z.object({
   // A form body sends a single member as a plain string.
@@ -108,9 +123,43 @@ export const listMessagesQuery = z.object({
   limit: queryInteger(1, 200).default(50),
 });
 
+const messageText = text(1, 4000, { multiline: true });
+
 export const sendMessageBody = z.object({
-  body: text(1, 4000, { multiline: true }),
+  body: messageText,
   clientId: clientId.optional(),
+  /** The message (of the same thread) this one answers. */
+  replyTo: id.optional(),
+});
+
+export const messageParams = z.object({ threadId: id, messageId: id });
+export const editMessageBody = z.object({ body: messageText });
+
+/** Most distinct emoji one message may carry. */
+export const MAX_REACTIONS_PER_MESSAGE = 20;
+const ONE_EMOJI = new RegExp('^\\p{RGI_Emoji}$', 'v');
+const VARIATION_SELECTOR_16 = '\uFE0F';
+
+/**
+ * One emoji: a single RGI emoji (Unicode's list of emoji, sequences included: skin tones, ZWJ
+ * families, flags, keycaps), never arbitrary text. A character that is an emoji only in its emoji
+ * presentation (❤ U+2764) is stored with its VS16 (❤️), so that both spellings count as one.
+ */
+export const emoji = z
+  .string({ error: must('must be an emoji') })
+  .max(32, { error: 'must be a single emoji', abort: true })
+  .transform((value) => (!ONE_EMOJI.test(value) && ONE_EMOJI.test(value + VARIATION_SELECTOR_16) ? value + VARIATION_SELECTOR_16 : value))
+  .refine((value) => ONE_EMOJI.test(value), 'must be a single emoji');
+
+export const reactionParams = z.object({ threadId: id, messageId: id, emoji });
+
+/** `GET /v1/search`: `limit` 1-50, default 20. */
+export const searchQuery = z.object({
+  q: text(1, 200),
+  threadId: id.optional(),
+  limit: queryInteger(1, 50).default(20),
+  /** The id of the last result of the previous page: results older than it. */
+  before: id.optional(),
 });
 
 export const typingBody = z.object({ typing: flag });
@@ -144,7 +193,9 @@ export const presenceQuery = z.object({
     .transform((value): unknown[] => value.split(','))
     .pipe(z.array(id).min(1, 'must name at least one user').max(200, 'names too many users')),
 });
+/** A marker (read or delivered) moves up to a message of the thread. */
 export const seenBody = z.object({ upTo: id });
+export const deliveredBody = seenBody;
 
 /**
  * Parse `input` with `schema`, or throw a 400 problem listing every complaint. `name` labels a

@@ -7,6 +7,15 @@ import type { Hub } from './hub.js';
 
 const BATCH = 1000;
 
+/** How a subscriber that has just registered with the hub starts. */
+export type Resume =
+  /** Nothing to read: live events after `lastId` bring it up to date. */
+  | { kind: 'live'; lastId: number }
+  /** The first page of what it missed (more may follow when the page is full). */
+  | { kind: 'backlog'; events: Deliverable[] }
+  /** The cursor is unknown (ahead of the log) or older than retention: start over from `head`. */
+  | { kind: 'reset'; reason: 'unknown-cursor' | 'expired-cursor'; head: number };
+
 /**
  * This instance's single reader of the event log. A NOTIFY, a reconnect of the listener or the
  * periodic tick wakes it; it reads everything after the last id it delivered, in one query per
@@ -35,7 +44,7 @@ export class EventFeed {
    *   Defaults to 16 MiB.
    */
   constructor(
-    readonly pool: Pool,
+    private readonly pool: Pool,
     private readonly hub: Hub,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
@@ -53,6 +62,31 @@ export class EventFeed {
   /** Learn how far retention has pruned (called periodically and after a local prune). */
   async refreshBounds(): Promise<void> {
     this.prunedThrough = (await eventLogBounds(this.pool)).prunedThrough;
+  }
+
+  /** The newest committed event id: everything before it, even what this instance has not dispatched yet. */
+  async head(): Promise<number> {
+    return Math.max(this.cursor, (await eventLogBounds(this.pool)).head);
+  }
+
+  /**
+   * Decide how a subscriber resumes after `from` (undefined: from now). Called after it registered
+   * with the hub, when the feed's cursor was `registeredAt`: everything after that reaches it live.
+   * A recent cursor (the usual reconnect or poll) is served from memory, with no query at all.
+   */
+  async resume(userId: string, from: number | undefined, registeredAt: number, pageSize: number): Promise<Resume> {
+    if (from === undefined) return { kind: 'live', lastId: Math.max(await this.head(), registeredAt) };
+    if (from === registeredAt) return { kind: 'live', lastId: from };
+    const inMemory = this.holds(from);
+    const events = await this.readVisible(userId, from, pageSize);
+    if (!inMemory) {
+      // Read the bounds after the page: a retention prune that could have removed part of the
+      // page has then certainly moved pruned_through past `from`.
+      const { head, prunedThrough } = await eventLogBounds(this.pool);
+      if (from > head) return { kind: 'reset', reason: 'unknown-cursor', head };
+      if (from < prunedThrough) return { kind: 'reset', reason: 'expired-cursor', head };
+    }
+    return events.length ? { kind: 'backlog', events } : { kind: 'live', lastId: from };
   }
 
   /** Whether every event after `after` (up to the cursor) is in memory, and `after` is not too old. */
@@ -86,6 +120,18 @@ export class EventFeed {
       else high = middle;
     }
     return low;
+  }
+
+  /**
+   * Forget the recent events up to `id`: their rows were rewritten in the log (the copies of a
+   * deleted message), so clients resuming before them read them from the database.
+   */
+  forgetThrough(id: number): void {
+    const through = Math.min(id, this.cursor);
+    const drop = this.firstAfter(through);
+    for (let i = 0; i < drop; i++) this.recentSize -= this.recent[i]!.json.length;
+    this.recent.splice(0, drop);
+    this.floor = Math.max(this.floor, through);
   }
 
   private remember(event: Deliverable): void {
@@ -126,9 +172,11 @@ export class EventFeed {
           rows = await readEventsAfter(this.pool, this.cursor, BATCH);
           for (const row of rows) {
             const event = Deliverable.fromRow(row);
+            // Dispatched before the cursor moves: should dispatching ever fail half-way, the next
+            // round hands the event out again, and subscribers skip ids they already have.
+            this.hub.dispatch(event);
             this.cursor = event.id!;
             this.remember(event);
-            this.hub.dispatch(event);
             // Kept for resuming clients as JSON only: their frames are rebuilt if ever needed.
             event.forgetWireFormats();
           }

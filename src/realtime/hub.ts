@@ -1,3 +1,4 @@
+import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Deliverable } from './deliverable.js';
 import type { EndReason, Subscriber, SubscriberKind } from './subscriber.js';
@@ -6,7 +7,10 @@ import type { EndReason, Subscriber, SubscriberKind } from './subscriber.js';
 export class Hub {
   private readonly byUser = new Map<string, Set<Subscriber>>();
 
-  constructor(private readonly metrics: Metrics) {}
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
 
   add(subscriber: Subscriber): void {
     let set = this.byUser.get(subscriber.userId);
@@ -29,11 +33,23 @@ export class Hub {
     return count;
   }
 
-  /** Hand an event to the local subscribers of its audience. */
+  /**
+   * Hand an event to the local subscribers of its audience. Each is on its own: one that fails
+   * (a socket in a bad state, a bug) is ended, so its client resumes from what it has, and the
+   * others still get the event.
+   */
   dispatch(event: Deliverable): void {
     for (const userId of event.audience) {
       const set = this.byUser.get(userId);
-      if (set) for (const subscriber of set) subscriber.deliver(event);
+      if (!set) continue;
+      for (const subscriber of set) {
+        try {
+          subscriber.deliver(event);
+        } catch (error) {
+          this.logger.error({ err: error, kind: subscriber.kind }, 'delivering an event failed; ending that subscriber');
+          subscriber.end('failed');
+        }
+      }
     }
   }
 

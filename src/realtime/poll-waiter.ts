@@ -1,6 +1,6 @@
+import type { Logger } from '../log.js';
 import type { Deliverable } from './deliverable.js';
 import type { EventFeed } from './event-feed.js';
-import { resetEvent, resumeAfter } from './resume.js';
 import { Subscription, type EndReason } from './subscriber.js';
 
 /** Most events in one long-poll answer. */
@@ -10,14 +10,30 @@ export type PollOutcome =
   | { kind: 'events'; events: Deliverable[]; cursor: number }
   /** The token was revoked (or expired) while the poll waited. */
   | { kind: 'revoked' }
+  /** Its backlog could not be read, or delivering to it failed: the client retries with its cursor. */
+  | { kind: 'unavailable' }
   /** The client left; there is no one to answer. */
   | { kind: 'cancelled' };
+
+export interface PollSettings {
+  /** How long to wait for the first event. */
+  timeoutMs: number;
+  /**
+   * After the first live event, how long to wait for more before answering (0: answer on the
+   * next turn, with whatever the rest of the feed's batch brought).
+   */
+  coalesceMs: number;
+}
 
 /**
  * One waiting long-poll. Like a stream it registers with the hub before reading its backlog; it
  * answers at once when the backlog has events, else with the first live event (ephemeral ones
- * too) or at the timeout. The cursor it answers with is as far as it may safely go: past
- * everything this instance has delivered when nothing was left out.
+ * too) or at the timeout.
+ *
+ * The cursor it answers with never passes an event the answer does not carry: only a live,
+ * complete answer vouches for everything the feed has dispatched (every event for this user up to
+ * the feed's cursor is in hand then); an answer given before the waiter is live (shutdown,
+ * overflow) or cut at the batch size vouches for no more than the last event it carries.
  */
 export class PollWaiter extends Subscription {
   private readonly collected: Deliverable[] = [];
@@ -28,17 +44,22 @@ export class PollWaiter extends Subscription {
   constructor(
     userId: string,
     sessionId: string,
-    private readonly from: number,
-    private readonly cursorAtRegistration: number,
+    cursor: number,
+    registeredAt: number,
     /** The feed's current cursor (everything up to it has been dispatched). */
     private readonly deliveredUpTo: () => number,
+    private readonly settings: PollSettings,
+    private readonly logger: Logger,
   ) {
-    super(userId, sessionId, 'poll', from, POLL_BATCH * 10);
+    super(userId, sessionId, 'poll', cursor, registeredAt, POLL_BATCH * 10);
   }
 
-  wait(feed: EventFeed, timeoutMs: number): Promise<PollOutcome> {
+  wait(feed: EventFeed): Promise<PollOutcome> {
     const outcome = new Promise<PollOutcome>((resolve) => (this.settle = resolve));
-    void this.start(feed, timeoutMs).catch(() => this.answer());
+    this.start(feed).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'reading a long-poll backlog failed');
+      this.finish({ kind: 'unavailable' });
+    });
     return outcome;
   }
 
@@ -47,25 +68,25 @@ export class PollWaiter extends Subscription {
     this.finish({ kind: 'cancelled' });
   }
 
-  private async start(feed: EventFeed, timeoutMs: number): Promise<void> {
-    const resume = await resumeAfter(feed, this.userId, this.from, this.cursorAtRegistration, POLL_BATCH + 1);
-    if (resume.kind === 'live') this.lastId = resume.lastId;
-    if (resume.kind === 'reset') {
-      this.lastId = Math.max(this.cursorAtRegistration, resume.head);
-      this.collected.push(resetEvent(this.userId, resume.reason));
-    }
-    if (resume.kind === 'backlog') for (const event of resume.events) this.forward(event);
+  private async start(feed: EventFeed): Promise<void> {
+    // One more than an answer holds, to know whether the answer is cut short.
+    this.take(await this.startingPoint(feed, POLL_BATCH + 1), POLL_BATCH + 1);
     this.goLive();
     if (this.collected.length > 0) this.answer();
-    else if (this.settle) this.timer = setTimeout(() => this.answer(), timeoutMs);
+    else if (this.settle) this.timer = setTimeout(() => this.answer(), this.settings.timeoutMs);
   }
 
   protected send(event: Deliverable): void {
     this.collected.push(event);
-    // Answer on the next turn, so that the rest of a batch being dispatched comes along.
+    // Answer a little later, so that the rest of a batch being dispatched comes along.
     if (this.isLive && this.settle && !this.answerScheduled) {
       this.answerScheduled = true;
-      setImmediate(() => this.answer());
+      if (this.settings.coalesceMs > 0) {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.answer(), this.settings.coalesceMs);
+      } else {
+        setImmediate(() => this.answer());
+      }
     }
   }
 
@@ -75,16 +96,15 @@ export class PollWaiter extends Subscription {
 
   end(reason: EndReason): void {
     if (reason === 'revoked') this.finish({ kind: 'revoked' });
+    else if (reason === 'failed') this.finish({ kind: 'unavailable' });
     else this.answer();
   }
 
   private answer(): void {
     const events = this.collected.slice(0, POLL_BATCH);
-    const truncated = this.collected.length > POLL_BATCH;
-    const lastDurable = events.findLast((event) => event.id !== undefined)?.id;
-    // Without truncation, every event this user may see up to the feed's cursor is in hand.
-    const cursor = truncated ? (lastDurable ?? this.from) : Math.max(this.lastId, this.deliveredUpTo());
-    this.finish({ kind: 'events', events, cursor });
+    const complete = this.isLive && this.collected.length <= POLL_BATCH;
+    const lastCarried = events.findLast((event) => event.id !== undefined)?.id ?? this.from!;
+    this.finish({ kind: 'events', events, cursor: complete ? Math.max(this.lastId, this.deliveredUpTo()) : lastCarried });
   }
 
   private finish(outcome: PollOutcome): void {

@@ -3,15 +3,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
 import type { SessionCache } from '../auth/session-cache.js';
 import type { Config } from '../config.js';
-import { ServiceUnavailableProblem, TooManyRequestsProblem } from '../errors.js';
+import { SessionEndedError, ShuttingDownError, SubscriberLimitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import { eventLogBounds } from '../store/events.js';
-import { coMembers } from '../store/presence.js';
+import type { Metrics, StreamEnd } from '../metrics.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
 import { liveSessionIds } from '../store/sessions.js';
-import { Deliverable } from './deliverable.js';
-import { EventFeed } from './event-feed.js';
+import { EphemeralNotices } from './ephemeral.js';
+import { EventFeed, type Resume } from './event-feed.js';
 import { Hub } from './hub.js';
 import { NotificationListener } from './listener.js';
 import { NdjsonStream } from './ndjson-stream.js';
@@ -21,16 +19,12 @@ import { SseStream } from './sse-stream.js';
 import type { StreamSettings } from './stream.js';
 import type { Subscriber, SubscriberKind } from './subscriber.js';
 
-/** What travels on the ephemeral channel (see sql/003_realtime.sql and store/sessions.ts). */
-type EphemeralNotice =
-  | { kind: 'typing'; threadId: string; userId: string; typing: boolean; at: string; audience: string[] }
-  | { kind: 'presence'; userId: string; online: boolean; at: string }
-  | { kind: 'revoked'; sessionId: string };
-
 /** How often open streams' tokens are re-checked (revocations normally arrive by NOTIFY). */
 const SESSION_CHECK_MS = 30_000;
 /** The longest delay setTimeout takes; a later expiry is beyond any stream's lifetime anyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A user whose last poll brought events less than this long ago is in a busy conversation. */
+const BUSY_POLLER_MS = 1000;
 
 /** End `subscriber` when its token expires; returns the cancel. No NOTIFY announces an expiry. */
 function endAtExpiry(subscriber: Subscriber, auth: AuthenticatedSession): () => void {
@@ -50,8 +44,11 @@ export class Realtime {
   readonly presence: PresenceTracker;
   private readonly listener: NotificationListener;
   private readonly streamSettings: StreamSettings;
+  private readonly ephemeral: EphemeralNotices;
   private ticker: NodeJS.Timeout | undefined;
   private lastSessionCheck = Date.now();
+  /** When each user's last poll answer with events left (for coalescing: see poll()). */
+  private readonly lastPollDelivery = new Map<string, number>();
   /** Set by stop(): no new streams or polls (they would keep the drain waiting). */
   private stopping = false;
 
@@ -60,11 +57,12 @@ export class Realtime {
     private readonly pool: Pool,
     databaseUrl: string,
     private readonly metrics: Metrics,
-    private readonly sessions: SessionCache,
+    sessions: SessionCache,
     private readonly logger: Logger,
   ) {
-    this.hub = new Hub(metrics);
+    this.hub = new Hub(metrics, logger);
     this.feed = new EventFeed(pool, this.hub, metrics, logger, config.recentEventsBytes);
+    this.ephemeral = new EphemeralNotices(pool, this.hub, this.feed, sessions, logger);
     this.presence = new PresenceTracker(
       pool,
       randomUUID(),
@@ -79,10 +77,11 @@ export class Realtime {
       databaseUrl,
       {
         onEvent: (id) => void this.feed.catchUp(id),
-        onEphemeral: (payload) => this.onEphemeral(payload),
+        onEphemeral: (payload) => this.ephemeral.receive(payload),
         onReconnected: () => {
           metrics.listenerReconnects.inc();
           sessions.clear(); // revocations sent while deaf were missed
+          this.feed.forgetThrough(this.feed.cursor); // and rewrites of the event log
           void this.feed.catchUp();
           this.presence.resync().catch((error: unknown) => logger.warn({ err: error }, 'presence resync failed'));
         },
@@ -124,28 +123,35 @@ export class Realtime {
     const init = {
       userId: options.auth.user.id,
       sessionId: options.auth.sessionId,
-      cursorAtRegistration: this.feed.cursor,
+      registeredAt: this.feed.cursor,
       from: options.from,
       settings: this.streamSettings,
       metrics: this.metrics,
     };
     const stream = options.format === 'ndjson' ? new NdjsonStream(res, init) : new SseStream(res, init);
     stream.onClosed(this.register(stream, options.auth));
-    let resume;
+    let resume: Resume | StreamEnd;
     try {
-      resume = await stream.prepare(this.feed);
+      // Ended while being prepared (shutdown, revocation, the client left): answer at once,
+      // whatever the reading of its backlog is waiting for.
+      const prepared = stream.prepare(this.feed);
+      prepared.catch(() => {});
+      resume = await Promise.race([prepared, stream.ended]);
     } catch (error) {
       stream.abandon();
       throw error;
     }
     if (res.destroyed) return; // the client left meanwhile; the stream has cleaned up
-    await stream.open(req);
+    if (typeof resume === 'string') throw resume === 'revoked' ? new SessionEndedError() : new ShuttingDownError();
+    await stream.open(req, resume);
     await stream.resume(this.feed, resume);
   }
 
   /**
    * Serve `GET /v1/poll` with a cursor: answer at once with what the user missed, else wait up
-   * to `timeoutMs` for the first event. `onClientGone` is called by the route when the client
+   * to `timeoutMs` for the first event. A user who got events by poll a moment ago is in a busy
+   * conversation: their poll waits `POSTLINE_POLL_COALESCE_MS` after the first event for more,
+   * so one round trip carries several. `onClientGone` is called by the route when the client
    * leaves early.
    */
   async poll(options: {
@@ -155,12 +161,18 @@ export class Realtime {
     onClientGone: (cancel: () => void) => void;
   }): Promise<PollOutcome> {
     this.admit(options.auth, 'poll');
-    const waiter = new PollWaiter(options.auth.user.id, options.auth.sessionId, options.cursor, this.feed.cursor, () => this.feed.cursor);
+    const userId = options.auth.user.id;
+    const busy = performance.now() - (this.lastPollDelivery.get(userId) ?? -Infinity) < BUSY_POLLER_MS;
+    const settings = { timeoutMs: options.timeoutMs, coalesceMs: busy ? this.config.pollCoalesceMs : 0 };
+    const waiter = new PollWaiter(userId, options.auth.sessionId, options.cursor, this.feed.cursor, () => this.feed.cursor, settings, this.logger);
     const unregister = this.register(waiter, options.auth);
     options.onClientGone(() => waiter.cancel());
     try {
-      const outcome = await waiter.wait(this.feed, options.timeoutMs);
-      if (outcome.kind === 'events') this.metrics.delivered('poll', outcome.events.length);
+      const outcome = await waiter.wait(this.feed);
+      if (outcome.kind === 'events' && outcome.events.length > 0) {
+        this.metrics.delivered('poll', outcome.events.length);
+        this.lastPollDelivery.set(userId, performance.now());
+      }
       return outcome;
     } finally {
       unregister();
@@ -171,7 +183,7 @@ export class Realtime {
   async head(userId: string): Promise<number> {
     this.presence.acquire(userId);
     this.presence.release(userId, 'poll');
-    return Math.max(this.feed.cursor, (await eventLogBounds(this.pool)).head);
+    return this.feed.head();
   }
 
   /** Shutdown: end every stream (clients resume elsewhere with their last id) and answer every poll. */
@@ -185,12 +197,9 @@ export class Realtime {
 
   /** Refuse a new stream or poll while stopping (it would hold up the drain) or over the user's cap. */
   private admit(auth: AuthenticatedSession, kind: SubscriberKind): void {
-    if (this.stopping) throw new ServiceUnavailableProblem('This instance is shutting down; reconnect to another.');
-    const [limit, cap, what] =
-      kind === 'stream'
-        ? (['streams', this.config.maxStreamsPerUser, 'open streams'] as const)
-        : (['polls', this.config.maxPollsPerUser, 'waiting polls'] as const);
-    if (this.hub.count(auth.user.id, kind) >= cap) throw new TooManyRequestsProblem(limit, `At most ${cap} ${what} per user.`, 5);
+    if (this.stopping) throw new ShuttingDownError();
+    const cap = kind === 'stream' ? this.config.maxStreamsPerUser : this.config.maxPollsPerUser;
+    if (this.hub.count(auth.user.id, kind) >= cap) throw new SubscriberLimitError(kind, cap);
   }
 
   /**
@@ -208,48 +217,10 @@ export class Realtime {
     };
   }
 
-  private onEphemeral(payload: string): void {
-    let notice: EphemeralNotice;
-    try {
-      notice = JSON.parse(payload) as EphemeralNotice;
-    } catch {
-      this.logger.warn('ignoring a malformed ephemeral notification');
-      return;
-    }
-    switch (notice.kind) {
-      case 'typing':
-        this.hub.dispatch(
-          Deliverable.ephemeral(
-            'typing',
-            { threadId: notice.threadId, at: notice.at, data: { userId: notice.userId, typing: notice.typing } },
-            notice.audience,
-          ),
-        );
-        break;
-      case 'presence':
-        void this.dispatchPresence(notice);
-        break;
-      case 'revoked':
-        this.sessions.forget(notice.sessionId);
-        this.hub.endSession(notice.sessionId);
-        break;
-    }
-  }
-
-  /** Presence goes to the users here who share a thread with its subject. */
-  private async dispatchPresence(notice: { userId: string; online: boolean; at: string }): Promise<void> {
-    const localUsers = this.hub.userIds();
-    if (localUsers.length === 0) return;
-    try {
-      const audience = await coMembers(this.pool, notice.userId, localUsers);
-      this.hub.dispatch(Deliverable.ephemeral('presence', { at: notice.at, data: { userId: notice.userId, online: notice.online } }, audience));
-    } catch (error) {
-      this.logger.warn({ err: error }, 'delivering a presence change failed');
-    }
-  }
-
   /** The slow periodic tick: catch up in case a NOTIFY was lost, and re-check tokens now and then. */
   private async tick(): Promise<void> {
+    const now = performance.now();
+    for (const [userId, at] of this.lastPollDelivery) if (now - at >= BUSY_POLLER_MS) this.lastPollDelivery.delete(userId);
     await this.feed.catchUp();
     await this.feed.refreshBounds().catch((error: unknown) => this.logger.warn({ err: error }, 'reading the event log bounds failed'));
     if (Date.now() - this.lastSessionCheck < SESSION_CHECK_MS) return;

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createEventBuffer, createSession, type Session } from 'better-sse';
 import type { Deliverable } from './deliverable.js';
+import type { Resume } from './event-feed.js';
 import { NodeSseConnection } from './sse-connection.js';
 import { Stream } from './stream.js';
 
@@ -14,8 +15,13 @@ export class SseStream extends Stream {
   protected readonly path = 'sse';
   private session: Session | undefined;
 
-  /** Send the head, a padding comment and the `retry:` hint; keep-alive comments follow. */
-  override async open(req: IncomingMessage): Promise<void> {
+  /**
+   * Send the head, a padding comment and the `retry:` hint; keep-alive comments follow. A stream
+   * "from now" also says where now is, as an `id:` without data (it dispatches no event, but sets
+   * EventSource's last event id): a client that loses the stream before its first event then
+   * resumes from there instead of from a later "now", which would skip what came in between.
+   */
+  override async open(req: IncomingMessage, resume: Resume): Promise<void> {
     const connection = new NodeSseConnection(req, this.res, { 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
     this.session = await createSession(connection, {
       // We read the resume point ourselves: it may also come as ?last_event_id or ?since.
@@ -23,7 +29,9 @@ export class SseStream extends Stream {
       retry: null,
       keepAlive: null, // see Stream.startHeartbeat
     });
-    await this.session.batch(createEventBuffer().comment(PADDING).dispatch().retry(this.settings.retryMs).dispatch());
+    const preamble = createEventBuffer().comment(PADDING).dispatch().retry(this.settings.retryMs);
+    if (this.from === undefined && resume.kind === 'live') preamble.id(String(resume.lastId));
+    await this.session.batch(preamble.dispatch());
     this.startHeartbeat();
   }
 

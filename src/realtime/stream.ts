@@ -1,9 +1,7 @@
-import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DeliveryPath, Metrics, StreamEnd } from '../metrics.js';
 import type { Deliverable } from './deliverable.js';
-import type { EventFeed } from './event-feed.js';
-import { resetEvent, resumeAfter, type Resume } from './resume.js';
+import type { EventFeed, Resume } from './event-feed.js';
 import { Subscription, type EndReason } from './subscriber.js';
 
 export interface StreamSettings {
@@ -22,16 +20,30 @@ export interface StreamInit {
   userId: string;
   sessionId: string;
   /** The feed's cursor when the stream registered with the hub. */
-  cursorAtRegistration: number;
+  registeredAt: number;
   /** The client's resume point; undefined: from now. */
   from: number | undefined;
   settings: StreamSettings;
   metrics: Metrics;
 }
 
-const BACKLOG_PAGE = 500;
+/** Events per page of a backlog: what a stream may write before it waits for its socket (≤ 1.6 MB). */
+const BACKLOG_PAGE = 100;
 /** Live events a stream may hold back while sending its backlog. */
 const MAX_HELD = 10_000;
+
+/** Resolves once `res` takes more output (or has closed), leaving no listener behind. */
+function untilWritable(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
 
 /**
  * An open event stream of one user (SSE or NDJSON). It is registered with the hub before its
@@ -42,9 +54,10 @@ export abstract class Stream extends Subscription {
   private closed = false;
   private lifetime: NodeJS.Timeout | undefined;
   private readonly closedHooks: Array<() => void> = [];
+  private markEnded!: (reason: StreamEnd) => void;
+  /** Resolves with the reason once the stream has ended (`client`: the client left). */
+  readonly ended = new Promise<StreamEnd>((resolve) => (this.markEnded = resolve));
 
-  private readonly cursorAtRegistration: number;
-  private readonly from: number | undefined;
   protected readonly settings: StreamSettings;
   private readonly metrics: Metrics;
   /** The wire format, for the delivery metrics. */
@@ -54,9 +67,7 @@ export abstract class Stream extends Subscription {
     protected readonly res: ServerResponse,
     init: StreamInit,
   ) {
-    super(init.userId, init.sessionId, 'stream', init.from ?? init.cursorAtRegistration, MAX_HELD);
-    this.cursorAtRegistration = init.cursorAtRegistration;
-    this.from = init.from;
+    super(init.userId, init.sessionId, 'stream', init.from, init.registeredAt, MAX_HELD);
     this.settings = init.settings;
     this.metrics = init.metrics;
     res.once('close', () => this.cleanUp('client'));
@@ -73,35 +84,31 @@ export abstract class Stream extends Subscription {
   }
 
   /**
-   * Decide how this stream starts (see resumeAfter). Called after registering with the hub and
-   * before the response head is sent, so that "from now" means before the client sees the stream.
+   * Decide how this stream starts. Called after registering with the hub and before the response
+   * head is sent, so that "from now" means before the client sees the stream, and a failure is
+   * still an ordinary problem answer.
    */
   prepare(feed: EventFeed): Promise<Resume> {
-    return resumeAfter(feed, this.userId, this.from, this.cursorAtRegistration, BACKLOG_PAGE);
+    return this.startingPoint(feed, BACKLOG_PAGE);
   }
 
-  /** Send the response head and preamble. */
-  abstract open(req: IncomingMessage): Promise<void>;
+  /** Send the response head and preamble (`resume` says where the stream starts). */
+  abstract open(req: IncomingMessage, resume: Resume): Promise<void>;
 
-  /** Send what the client missed (or a reset), then deliver live. */
+  /** Send what the client missed (or a reset), page by page as the socket takes it, then deliver live. */
   async resume(feed: EventFeed, resume: Resume): Promise<void> {
     const jitter = 1 - Math.random() * 0.1;
     this.lifetime = setTimeout(() => this.close('lifetime'), this.settings.lifetimeMs * jitter);
-    if (resume.kind === 'live') this.lastId = resume.lastId;
-    if (resume.kind === 'reset') {
-      this.lastId = Math.max(this.cursorAtRegistration, resume.head);
-      this.send(resetEvent(this.userId, resume.reason));
+    let more = this.take(resume, BACKLOG_PAGE);
+    while (more && !this.closed) {
+      // The backlog waits for the socket instead of overfilling it.
+      if (this.res.writableNeedDrain) await untilWritable(this.res);
+      if (this.closed) break;
+      more = this.take({ kind: 'backlog', events: await feed.readVisible(this.userId, this.lastId, BACKLOG_PAGE) }, BACKLOG_PAGE);
     }
-    if (resume.kind === 'backlog') {
-      let page = resume.events;
-      while (!this.closed) {
-        for (const event of page) this.forward(event);
-        if (page.length < BACKLOG_PAGE) break;
-        // The backlog waits for the socket instead of overfilling it.
-        if (this.res.writableNeedDrain) await Promise.race([once(this.res, 'drain'), once(this.res, 'close')]);
-        page = await feed.readVisible(this.userId, this.lastId, BACKLOG_PAGE);
-      }
-    }
+    // Live only once the socket has taken the backlog: what is unsent from then on is what the
+    // client failed to keep up with (a full page still in the buffer would look like a slow consumer).
+    if (this.res.writableNeedDrain) await untilWritable(this.res);
     this.goLive();
   }
 
@@ -152,10 +159,14 @@ export abstract class Stream extends Subscription {
 
   private close(reason: StreamEnd): void {
     if (this.closed) return;
+    // Before the head is sent the response is left alone: the request fails with a problem answer.
     // A slow consumer is not reading: ending politely would keep its unsent output (and the
-    // socket) for as long as it stalls, so the connection is cut and the buffer freed.
-    if (reason === 'slow-consumer') this.res.destroy();
-    else this.res.end();
+    // socket) for as long as it stalls, so the connection is cut and the buffer freed; so is a
+    // stream that failed, whose state is unknown.
+    if (this.res.headersSent) {
+      if (reason === 'slow-consumer' || reason === 'failed') this.res.destroy();
+      else this.res.end();
+    }
     this.cleanUp(reason);
   }
 
@@ -164,6 +175,7 @@ export abstract class Stream extends Subscription {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.lifetime);
+    this.markEnded(reason ?? 'client');
     if (reason) this.metrics.streamsEnded.inc({ reason });
     for (const hook of this.closedHooks.splice(0)) hook();
   }

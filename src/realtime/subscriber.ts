@@ -1,7 +1,9 @@
-import type { Deliverable } from './deliverable.js';
+import { Deliverable } from './deliverable.js';
+import type { EventFeed, Resume } from './event-feed.js';
 
 export type SubscriberKind = 'stream' | 'poll';
-export type EndReason = 'revoked' | 'shutdown';
+/** Why a subscriber is ended from outside: its token died, the instance stops, or delivering to it failed. */
+export type EndReason = 'revoked' | 'shutdown' | 'failed';
 
 /** Anything on this instance that receives a user's events: an open stream or a waiting poll. */
 export interface Subscriber {
@@ -11,28 +13,43 @@ export interface Subscriber {
   /** Bytes written for it that its socket has not taken yet (0 for a poll: it answers all at once). */
   readonly unsentBytes: number;
   deliver(event: Deliverable): void;
-  /** The token was revoked or expired, or the instance stops: finish at once. */
+  /** Finish at once (see {@link EndReason}). */
   end(reason: EndReason): void;
+}
+
+/** What a subscriber does when the cursor it resumes from is unknown or too old. */
+function resetEvent(userId: string, reason: string): Deliverable {
+  return Deliverable.ephemeral('reset', { at: new Date().toISOString(), data: { reason } }, [userId]);
 }
 
 /**
  * Registered before its backlog is read (so nothing published meanwhile is missed), a
  * subscription holds live events back while the backlog is sent, then flushes them, skipping
  * durable ids already sent, so nothing arrives twice and ids only increase.
+ *
+ * Catching up is one step for every kind of subscriber: {@link startingPoint} asks the feed where
+ * to start, {@link take} hands what that holds (a reset, or a page of the backlog) to `send()`,
+ * and {@link goLive} flushes what was held back.
  */
 export abstract class Subscription implements Subscriber {
   /** Live events held back while catching up; undefined once live. */
   private held: Deliverable[] | undefined = [];
+  /** The last durable id this subscriber has (been) sent. */
+  protected lastId: number;
 
   constructor(
     readonly userId: string,
     readonly sessionId: string,
     readonly kind: SubscriberKind,
-    /** The last durable id this subscriber has (been) sent. */
-    protected lastId: number,
+    /** The client's resume point; undefined: from now. */
+    protected readonly from: number | undefined,
+    /** The feed's cursor when it registered with the hub: everything after it arrives live. */
+    private readonly registeredAt: number,
     /** Most live events held back during catch-up before giving up on this subscriber. */
     private readonly maxHeld: number,
-  ) {}
+  ) {
+    this.lastId = from ?? registeredAt;
+  }
 
   get unsentBytes(): number {
     return 0;
@@ -47,6 +64,30 @@ export abstract class Subscription implements Subscriber {
     if (this.held.length > this.maxHeld) {
       this.held = [];
       this.overflow();
+    }
+  }
+
+  /** Where this subscriber starts: the first `pageSize` events it missed, a reset, or nothing to read. */
+  protected startingPoint(feed: EventFeed, pageSize: number): Promise<Resume> {
+    return feed.resume(this.userId, this.from, this.registeredAt, pageSize);
+  }
+
+  /**
+   * Send what a resume decision (or a further page of the backlog) holds. Returns whether the
+   * page was full, so that more of the backlog may follow.
+   */
+  protected take(resume: Resume, pageSize: number): boolean {
+    switch (resume.kind) {
+      case 'live':
+        this.lastId = resume.lastId;
+        return false;
+      case 'reset':
+        this.lastId = Math.max(this.registeredAt, resume.head);
+        this.send(resetEvent(this.userId, resume.reason));
+        return false;
+      case 'backlog':
+        for (const event of resume.events) this.forward(event);
+        return resume.events.length >= pageSize;
     }
   }
 

@@ -5,12 +5,13 @@ import { generateToken, hashToken } from '../auth/tokens.js';
 import { ConflictProblem, NotFoundProblem, UnauthorizedProblem } from '../errors.js';
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import { authAttemptLimiter, LoginFailureLimit } from '../http/rate-limit.js';
+import { authAttemptLimiter } from '../http/rate-limit.js';
 import { operations, route } from '../http/operations.js';
 import { parse } from '../http/validate.js';
+import { LoginFailureLimit } from '../limits/login-failures.js';
 import { deleteSession, insertSession } from '../store/sessions.js';
 import type { User } from '../contract.js';
-import { findCredentials, findUsersByUsername, insertUser } from '../store/users.js';
+import { findCredentials, findUsersByUsername, insertUser, searchUsers } from '../store/users.js';
 
 /**
  * POST /v1/users and POST /v1/sessions: public, behind the sign-in rate limit. With own accounts
@@ -26,7 +27,7 @@ export function signInRoutes(ctx: AppContext): Router {
     route(router, operations.login, switchedOff);
     return router;
   }
-  const limitAttempts = authAttemptLimiter(ctx.pool, ctx.logger, ctx.config.authRateLimitPerMin);
+  const limitAttempts = authAttemptLimiter(ctx.counters, ctx.logger, ctx.config.authRateLimitPerMin);
   const passwords = new PasswordHasher(ctx.config.scryptCostLog2);
   const loginFailures = new LoginFailureLimit(ctx.pool, ctx.config.loginFailuresPerMin);
 
@@ -81,9 +82,10 @@ export function accountRoutes(ctx: AppContext): Router {
     res.json({ user: requireAuth(req).user });
   });
 
+  // ?username= is the exact lookup; ?q= searches people by prefix.
   route(router, operations.findUsers, async (req, res) => {
-    const { username } = parse(operations.findUsers.query, req.query);
-    res.json({ users: await findUsersByUsername(ctx.pool, username) });
+    const { username, q } = parse(operations.findUsers.query, req.query);
+    res.json({ users: q === undefined ? await findUsersByUsername(ctx.pool, username!) : await searchUsers(ctx.pool, q) });
   });
 
   return router;

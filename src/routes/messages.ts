@@ -1,12 +1,18 @@
 import { Router } from 'express';
-import { BadRequestProblem, NotFoundProblem } from '../errors.js';
+import { BadRequestProblem, NotFoundProblem, ValidationProblem } from '../errors.js';
 import { requireAuth } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { operations, route } from '../http/operations.js';
 import { parse } from '../http/validate.js';
-import { listMessages } from '../store/messages.js';
-import { markSeen } from '../store/threads.js';
+import { deleteMessage, editMessage, listMessages } from '../store/messages.js';
+import { moveMarker } from '../store/receipts.js';
 import { setTyping } from '../store/typing.js';
+
+/** Why a send with `replyTo` was refused. */
+const REPLY_PROBLEMS = {
+  reply_not_found: 'no such message in this thread',
+  reply_deleted: 'is a deleted message',
+};
 
 export function messageRoutes(ctx: AppContext): Router {
   const router = Router();
@@ -32,9 +38,26 @@ export function messageRoutes(ctx: AppContext): Router {
       senderId: requireAuth(req).user.id,
       body: input.body,
       clientId: input.clientId ?? key ?? null,
+      replyTo: input.replyTo ?? null,
     });
+    if ('message' in result) {
+      res.status(result.outcome === 'created' ? 201 : 200).json({ message: result.message });
+      return;
+    }
     if (result.outcome === 'not_found') throw new NotFoundProblem('No such thread.');
-    res.status(result.outcome === 'created' ? 201 : 200).json({ message: result.message });
+    throw new ValidationProblem([{ path: 'replyTo', message: REPLY_PROBLEMS[result.outcome] }]);
+  });
+
+  route(router, operations.editMessage, async (req, res) => {
+    const { threadId, messageId } = parse(operations.editMessage.params, req.params);
+    const { body } = parse(operations.editMessage.body, req.body);
+    res.json({ message: await editMessage(ctx.pool, { threadId, messageId, userId: requireAuth(req).user.id }, body) });
+  });
+
+  route(router, operations.deleteMessage, async (req, res) => {
+    const { threadId, messageId } = parse(operations.deleteMessage.params, req.params);
+    await deleteMessage(ctx.pool, { threadId, messageId, userId: requireAuth(req).user.id });
+    res.status(204).end();
   });
 
   route(router, operations.typing, async (req, res) => {
@@ -44,12 +67,17 @@ export function messageRoutes(ctx: AppContext): Router {
     res.status(204).end();
   });
 
-  route(router, operations.seen, async (req, res) => {
-    const { threadId } = parse(operations.seen.params, req.params);
-    const { upTo } = parse(operations.seen.body, req.body);
-    await markSeen(ctx.pool, { threadId, userId: requireAuth(req).user.id, upTo });
-    res.status(204).end();
-  });
+  for (const [operation, marker] of [
+    [operations.seen, 'seen'],
+    [operations.delivered, 'delivered'],
+  ] as const) {
+    route(router, operation, async (req, res) => {
+      const { threadId } = parse(operation.params, req.params);
+      const { upTo } = parse(operation.body, req.body);
+      await moveMarker(ctx.pool, marker, { threadId, userId: requireAuth(req).user.id, upTo });
+      res.status(204).end();
+    });
+  }
 
   return router;
 }

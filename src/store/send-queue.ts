@@ -6,10 +6,18 @@ export interface SendRequest {
   senderId: string;
   body: string;
   clientId: string | null;
+  /** A message of the same thread (not deleted) that this one answers. */
+  replyTo: string | null;
 }
 
-/** `created`: a new message; `duplicate`: the original of an earlier send with the same clientId. */
-export type SendOutcome = { outcome: 'created' | 'duplicate'; message: Message } | { outcome: 'not_found' };
+/**
+ * `created`: a new message; `duplicate`: the original of an earlier send with the same clientId;
+ * `not_found`: no such thread, or the sender is not a member; `reply_not_found`: replyTo is not a
+ * message of that thread; `reply_deleted`: replyTo was deleted.
+ */
+export type SendOutcome =
+  | { outcome: 'created' | 'duplicate'; message: Message }
+  | { outcome: 'not_found' | 'reply_not_found' | 'reply_deleted' };
 
 interface QueuedSend {
   request: SendRequest;
@@ -66,17 +74,19 @@ export class SendQueue {
   private async commit(batch: QueuedSend[]): Promise<void> {
     try {
       const { rows } = await this.pool.query<{ item: number; outcome: SendOutcome['outcome']; message: Message | null }>(
-        'SELECT item, outcome, message FROM postline_send_messages($1::bigint[], $2::bigint[], $3::text[], $4::text[])',
+        'SELECT item, outcome, message FROM postline_send_messages($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])',
         [
           batch.map((send) => send.request.threadId),
           batch.map((send) => send.request.senderId),
           batch.map((send) => send.request.body),
           batch.map((send) => send.request.clientId),
+          batch.map((send) => send.request.replyTo),
         ],
       );
       for (const row of rows) {
         const send = batch[row.item - 1]!;
-        send.resolve(row.outcome === 'not_found' ? { outcome: 'not_found' } : { outcome: row.outcome, message: row.message! });
+        // The database pairs a message with 'created' and 'duplicate' only.
+        send.resolve((row.message ? { outcome: row.outcome, message: row.message } : { outcome: row.outcome }) as SendOutcome);
       }
     } catch (error) {
       for (const send of batch) send.reject(error);

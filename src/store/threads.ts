@@ -8,8 +8,7 @@ import {
   ValidationProblem,
 } from '../errors.js';
 import type { Thread } from '../contract.js';
-
-const THREAD_NOT_FOUND = 'No such thread.';
+import { announceThreadUpdated, lockThreadOfMember, THREAD_NOT_FOUND } from './membership.js';
 
 async function threadAsSeenBy(db: Pool | PoolClient, threadId: string, viewerId: string): Promise<Thread> {
   const { rows } = await db.query<{ thread: Thread }>('SELECT postline_thread_json($1, $2) AS thread', [
@@ -17,35 +16,6 @@ async function threadAsSeenBy(db: Pool | PoolClient, threadId: string, viewerId:
     viewerId,
   ]);
   return rows[0]!.thread;
-}
-
-/** Append a thread.updated event (the thread as everyone sees it) for all current members. */
-async function announceThreadUpdated(client: PoolClient, threadId: string): Promise<void> {
-  await client.query(
-    `SELECT postline_append_event('thread.updated', $1, array_agg(user_id ORDER BY user_id), postline_thread_json($1, NULL))
-       FROM thread_members WHERE thread_id = $1 HAVING count(*) > 0`,
-    [threadId],
-  );
-}
-
-/**
- * Lock a thread the actor belongs to against concurrent membership changes and sends, so that
- * the event appended afterwards names exactly the members at that moment.
- */
-async function lockThreadOfMember(
-  client: PoolClient,
-  threadId: string,
-  actorId: string,
-): Promise<{ kind: 'direct' | 'group'; createdBy: string }> {
-  const { rows } = await client.query<{ kind: 'direct' | 'group'; created_by: string }>(
-    `SELECT t.kind, t.created_by FROM threads t
-      WHERE t.id = $1 AND EXISTS (SELECT 1 FROM thread_members m WHERE m.thread_id = t.id AND m.user_id = $2)
-      FOR NO KEY UPDATE`,
-    [threadId, actorId],
-  );
-  const row = rows[0];
-  if (!row) throw new NotFoundProblem(THREAD_NOT_FOUND);
-  return { kind: row.kind, createdBy: row.created_by };
 }
 
 async function assertUsersExist(db: Pool | PoolClient, userIds: string[], path: (index: number) => string) {
@@ -184,36 +154,5 @@ export async function removeMember(
       [input.threadId, input.userId, JSON.stringify({ threadId: input.threadId })],
     );
     await announceThreadUpdated(client, input.threadId);
-  });
-}
-
-/**
- * Move the caller's read marker forward to message `upTo` (never back) and, when it moved,
- * announce a `seen` event to the members.
- */
-export async function markSeen(pool: Pool, input: { threadId: string; userId: string; upTo: string }): Promise<void> {
-  await inTransaction(pool, async (client) => {
-    // FOR SHARE: concurrent seen marks proceed together, membership changes and sends wait.
-    const member = await client.query(
-      `SELECT 1 FROM threads t
-        WHERE t.id = $1 AND EXISTS (SELECT 1 FROM thread_members m WHERE m.thread_id = t.id AND m.user_id = $2)
-        FOR SHARE`,
-      [input.threadId, input.userId],
-    );
-    if (!member.rowCount) throw new NotFoundProblem(THREAD_NOT_FOUND);
-    const message = await client.query<{ seq: string }>('SELECT seq FROM messages WHERE id = $1 AND thread_id = $2', [
-      input.upTo,
-      input.threadId,
-    ]);
-    const seq = message.rows[0]?.seq;
-    if (seq === undefined) throw new ValidationProblem([{ path: 'upTo', message: 'no such message in this thread' }]);
-    await client.query(
-      `WITH moved AS (
-         UPDATE thread_members SET read_seq = $3 WHERE thread_id = $1 AND user_id = $2 AND read_seq < $3 RETURNING 1)
-       SELECT postline_append_event('seen', $1, array_agg(m.user_id ORDER BY m.user_id), $4::json)
-         FROM thread_members m WHERE m.thread_id = $1 AND EXISTS (SELECT 1 FROM moved)
-       HAVING count(*) > 0`,
-      [input.threadId, input.userId, seq, JSON.stringify({ userId: input.userId, upTo: input.upTo, seq: Number(seq) })],
-    );
   });
 }

@@ -51,3 +51,32 @@ export async function upsertHostUser(pool: Pool, externalId: string, displayName
   );
   return upserted.rows[0]!.user;
 }
+
+/** Most users one people search answers. */
+export const PEOPLE_SEARCH_LIMIT = 20;
+
+/** `text` as a LIKE pattern matching itself (backslash is LIKE's escape character). */
+const LIKE_LITERAL = (text: string) => `replace(replace(replace(${text}, '\\', '\\\\'), '%', '\\%'), '_', '\\_')`;
+/** A tsquery lexeme, quoted, as tsquery input wants it (quotes and backslashes doubled). */
+const TSQUERY_LITERAL = (text: string) => `'''' || replace(replace(${text}, '\\', '\\\\'), '''', '''''') || ''''`;
+
+/**
+ * Users whose username starts with `q` (case-insensitive), or whose display name has, for every
+ * word of `q`, a word starting with it (case- and accent-insensitive: "nguyen v" finds "Nguyễn
+ * Văn An"). The exact username first, then by username; at most {@link PEOPLE_SEARCH_LIMIT}. The
+ * words become quoted prefix lexemes (`'nguyen':* & 'v':*`): nothing typed is tsquery syntax.
+ */
+export async function searchUsers(pool: Pool, q: string): Promise<User[]> {
+  const { rows } = await pool.query<{ user: User }>(
+    `WITH query AS (
+       SELECT lower($1) AS name,
+              (SELECT string_agg(${TSQUERY_LITERAL('lexeme')} || ':*', ' & ') FROM unnest(to_tsvector('postline_search', $1)))::tsquery AS words)
+     SELECT postline_user_json(u) AS user FROM users u, query
+      WHERE u.username LIKE ${LIKE_LITERAL('query.name')} || '%'
+         OR to_tsvector('postline_search', u.display_name) @@ query.words
+      ORDER BY u.username = query.name DESC, u.username
+      LIMIT $2`,
+    [q, PEOPLE_SEARCH_LIMIT],
+  );
+  return rows.map((row) => row.user);
+}

@@ -1,44 +1,34 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import { describe, test } from 'node:test';
 import { useInstances } from '../support/fixture.js';
-import { launchChromium } from './support/browser.js';
+import { useChromium } from './support/browser.js';
 import { runChatScenario } from './support/chat-scenario.js';
 import { DemoUser } from './support/demo-page.js';
 import { E2E_SERVER_ENV } from './support/server-env.js';
-import { requireProgram } from './support/programs.js';
 
-const chromium = requireProgram('chromium', 'chromium');
+const chromium = useChromium();
 const t = useInstances({ env: E2E_SERVER_ENV });
 const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots');
-
-let browser: Browser;
-before(async () => {
-  if (!chromium.skip) browser = await launchChromium(chromium.path);
-});
-after(async () => {
-  await browser?.close();
-});
 
 const cutConnections = () => t.app.realtime.hub.endAll('shutdown');
 
 describe('two people chat on the demo page in Chromium', { skip: chromium.skip }, () => {
   test('with the native EventSource (SSE)', (c) =>
-    runChatScenario(c, { browser, baseUrl: t.app.url, variant: 'native', transport: 'sse', cutConnections, screenshot: path.join(SCREENSHOTS, 'demo-sse.png') }));
+    runChatScenario(c, { browser: chromium.browser, baseUrl: t.app.url, variant: 'native', transport: 'sse', cutConnections, screenshot: path.join(SCREENSHOTS, 'demo-sse.png') }));
 
   test('without EventSource (long-poll)', (c) =>
-    runChatScenario(c, { browser, baseUrl: t.app.url, variant: 'none', transport: 'long-poll', cutConnections, screenshot: path.join(SCREENSHOTS, 'demo-long-poll.png') }));
+    runChatScenario(c, { browser: chromium.browser, baseUrl: t.app.url, variant: 'none', transport: 'long-poll', cutConnections, screenshot: path.join(SCREENSHOTS, 'demo-long-poll.png') }));
 
   test('with event-source-polyfill in place of EventSource (SSE)', async (c) => {
-    await runChatScenario(c, { browser, baseUrl: t.app.url, variant: 'polyfill', transport: 'sse', cutConnections });
+    await runChatScenario(c, { browser: chromium.browser, baseUrl: t.app.url, variant: 'polyfill', transport: 'sse', cutConnections });
   });
 });
 
 describe('the client in Chromium', { skip: chromium.skip }, () => {
   test('a send that fails on the network is retried with the same clientId and stored once', async () => {
-    const alice = await DemoUser.register(browser, t.app.url, 'native', 'Alice');
-    const bob = await DemoUser.register(browser, t.app.url, 'native', 'Bob');
+    const alice = await DemoUser.register(chromium.browser, t.app.url, 'native', 'Alice');
+    const bob = await DemoUser.register(chromium.browser, t.app.url, 'native', 'Bob');
     try {
       await alice.startChatWith(bob);
       let dropped = 0;
@@ -60,8 +50,8 @@ describe('the client in Chromium', { skip: chromium.skip }, () => {
 
   for (const [variant, transport] of [['native', 'sse'], ['none', 'long-poll']] as const) {
     test(`after a reset (${transport}) the page refetches its threads and carries on with the new ids`, async () => {
-      const alice = await DemoUser.register(browser, t.app.url, variant, 'Alice');
-      const bob = await DemoUser.register(browser, t.app.url, variant, 'Bob');
+      const alice = await DemoUser.register(chromium.browser, t.app.url, variant, 'Alice');
+      const bob = await DemoUser.register(chromium.browser, t.app.url, variant, 'Bob');
       try {
         await alice.startChatWith(bob);
         await bob.openChatWith(alice);

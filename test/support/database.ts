@@ -58,5 +58,8 @@ export async function chatState(db: TestDatabase): Promise<unknown> {
     (SELECT count(*) FROM threads) AS threads, (SELECT count(*) FROM thread_members) AS members,
     (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM events) AS events,
     (SELECT sum(read_seq) FROM thread_members) AS read_markers,
+    (SELECT sum(delivered_seq) FROM thread_members) AS delivered_markers,
+    (SELECT md5(string_agg(concat_ws('|', id, body, reply_to_id, edited_at, deleted_at), ',' ORDER BY id)) FROM messages) AS message_texts,
+    (SELECT md5(string_agg(concat_ws('|', message_id, emoji, user_id), ',' ORDER BY message_id, emoji, user_id)) FROM message_reactions) AS reactions,
     (SELECT max(updated_at) FROM threads) AS activity`);
 }

@@ -12,9 +12,15 @@ export interface TestInstance extends Instance {
 /**
  * A postline instance in this process on a random port, on `databaseUrl` (already migrated).
  * Rate limits are off unless `env` turns them on; `env` overrides any POSTLINE_* setting. Its
- * answers are recorded for the OpenAPI conformance check (support/answers.ts).
+ * answers are recorded for the OpenAPI conformance check (support/answers.ts). Its error lines
+ * are echoed to stderr (worth seeing when a test fails), unless the test provokes errors on
+ * purpose (`expectErrors`) and checks `logs` itself.
  */
-export async function startTestInstance(databaseUrl: string, env: Record<string, string> = {}): Promise<TestInstance> {
+export async function startTestInstance(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  options: { expectErrors?: boolean } = {},
+): Promise<TestInstance> {
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -31,7 +37,7 @@ export async function startTestInstance(databaseUrl: string, env: Record<string,
       const lines = chunk.toString('utf8').split('\n').filter(Boolean);
       logs.push(...lines);
       // Errors are worth seeing when a test fails; everything else stays quiet.
-      for (const line of lines) if (/"level":(50|60)/.test(line)) process.stderr.write(`[instance] ${line}\n`);
+      if (!options.expectErrors) for (const line of lines) if (/"level":(50|60)/.test(line)) process.stderr.write(`[instance] ${line}\n`);
       done();
     },
   });

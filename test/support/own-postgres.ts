@@ -43,7 +43,7 @@ export class OwnPostgres {
 
   /** Stop the server (a fast shutdown: sessions are cut, as in a restart or failover). */
   async stop(): Promise<void> {
-    await this.running?.stop();
+    await this.running?.stop('fast');
     this.running = undefined;
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before } from 'node:test';
@@ -25,23 +26,36 @@ export const LOAD_TEST_ENV = {
   POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '0',
 };
 
-/**
- * `src/main.ts` in its own process, as `npm start` runs it, with `env` on top of a quiet base and
- * `nodeFlags` (e.g. `--cpu-prof`) for node itself.
- */
-export function spawnServer(env: Record<string, string | undefined>, nodeFlags: string[] = []): ServerProcess {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/main.ts'], {
+export interface SpawnOptions {
+  /** Flags for node itself (e.g. `--cpu-prof`). */
+  nodeFlags?: string[];
+  /** The program and its arguments; default: node on the TypeScript sources (`src/main.ts`). */
+  command?: string[];
+  /** In a process group of its own, as a terminal runs a foreground job (signal it with `-pid`). */
+  detached?: boolean;
+  /** Write stdout and stderr to this file itself (nothing is collected; give it a fixed PORT). */
+  logFile?: string;
+}
+
+/** `src/main.ts` in its own process (or `command`), with `env` on top of a quiet base. */
+export function spawnServer(env: Record<string, string | undefined>, options: SpawnOptions = {}): ServerProcess {
+  const [program, ...args] = options.command ?? [process.execPath, ...(options.nodeFlags ?? []), '--import', 'tsx', 'src/main.ts'];
+  const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
+  const child = spawn(program!, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'],
+    detached: options.detached ?? false,
   });
+  if (logFd !== undefined) closeSync(logFd);
   const output: string[] = [];
   // With a fixed PORT the server is ready when /healthz answers (its "listening" line is an info
   // log, which a quieter POSTLINE_LOG_LEVEL hides).
   const fixedPort = env.PORT && env.PORT !== '0' ? `http://127.0.0.1:${env.PORT}` : undefined;
   const listening = new Promise<string>((resolve, reject) => {
     if (fixedPort) void untilHealthy(fixedPort).then(resolve, reject);
-    for (const stream of [child.stdout!, child.stderr!]) {
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
       createInterface({ input: stream }).on('line', (line) => {
         output.push(line);
         const match = /"url":"([^"]+)".*"msg":"postline is listening"/.exec(line);

@@ -133,6 +133,22 @@ export class StreamReader {
     }
   }
 
+  /** The next frame that carries anything but comments (data, id or retry), skipping heartbeats only. */
+  async nextFrame(timeoutMs = 10_000): Promise<SseFrame> {
+    return this.take(() => {
+      const index = this.frames.findIndex((f) => f.data !== undefined || f.id !== undefined || f.retry !== undefined);
+      return index === -1 ? undefined : this.frames.splice(0, index + 1).at(-1);
+    }, timeoutMs);
+  }
+
+  /** The next comment-only block (a heartbeat), skipping whatever comes before it. */
+  async nextHeartbeat(timeoutMs = 10_000): Promise<SseFrame> {
+    return this.take(() => {
+      const index = this.frames.findIndex((f) => f.comments.length > 0 && f.data === undefined);
+      return index === -1 ? undefined : this.frames.splice(0, index + 1).at(-1);
+    }, timeoutMs);
+  }
+
   /** The next non-empty NDJSON line, parsed. */
   async nextLine(timeoutMs = 10_000): Promise<Envelope> {
     const line = await this.take(() => {

@@ -1,14 +1,15 @@
 /*
  * The demo chat page at /: ES5 on top of postline-client (window.Postline), no build step.
  * State lives in plain objects; each change re-renders the part of the page it touches.
- * Text from users is always set with textContent, never parsed as HTML.
+ * Text from users is always set with textContent, never parsed as HTML (search snippets are
+ * taken apart into text and <mark> elements).
  */
 (function () {
   'use strict';
 
   var client = new Postline.Client();
   var me = null;
-  /** threadId -> thread (with our own unreadCount, which events do not carry). */
+  /** threadId -> thread (with our own unreadCount, which events do not carry, and receipts). */
   var threads = {};
   var openThreadId = null;
   /** Messages of the open thread, in seq order, and their ids. */
@@ -18,8 +19,16 @@
   var online = {};
   /** threadId -> {userId: true} of those typing there. */
   var typing = {};
-  /** threadId -> {userId: seq} read markers of the others, from `seen` events. */
-  var readUpTo = {};
+  /** The message whose menu is open; the one being answered or edited in the composer. */
+  var menuFor = null;
+  var replyingTo = null;
+  var editing = null;
+  /** A message to point at once its thread is shown (a search result), and whether it was. */
+  var highlight = null;
+  var highlightShown = false;
+
+  var REACTIONS = ['\uD83D\uDC4D', '\u2764\uFE0F', '\uD83D\uDE02', '\uD83D\uDE2E', '\uD83D\uDE22', '\uD83C\uDF89'];
+  var EXCERPT = 160;
 
   function $(id) {
     return document.getElementById(id);
@@ -32,12 +41,25 @@
     return node;
   }
 
+  function button(className, text, attributes) {
+    var node = element('button', className, text);
+    node.type = 'button';
+    for (var name in attributes || {}) node.setAttribute(name, attributes[name]);
+    return node;
+  }
+
   function clear(node) {
     while (node.firstChild) node.removeChild(node.firstChild);
   }
 
   function on(node, type, listener) {
     node.addEventListener(type, listener, false);
+  }
+
+  /** The element (or an ancestor up to `root`) carrying `attribute`. */
+  function closest(target, root, attribute) {
+    while (target && target !== root && !(target.getAttribute && target.getAttribute(attribute) !== null)) target = target.parentNode;
+    return target && target !== root ? target : null;
   }
 
   function others(thread) {
@@ -62,6 +84,11 @@
 
   function showError(id, error) {
     $(id).textContent = error ? error.message : '';
+  }
+
+  function findMessage(messageId) {
+    for (var i = 0; i < messages.length; i++) if (messages[i].id === messageId) return messages[i];
+    return null;
   }
 
   // --- rendering ---------------------------------------------------------------------------
@@ -102,53 +129,128 @@
     for (var i = 0; i < sorted.length; i++) {
       var thread = sorted[i];
       var item = element('li');
-      var button = element('button', 'thread' + (thread.id === openThreadId ? ' current' : ''));
-      button.type = 'button';
-      button.setAttribute('data-thread-id', thread.id);
-      if (thread.id === openThreadId) button.setAttribute('aria-current', 'true');
+      var entry = button('thread' + (thread.id === openThreadId ? ' current' : ''), undefined, { 'data-thread-id': thread.id });
+      if (thread.id === openThreadId) entry.setAttribute('aria-current', 'true');
       var members = others(thread);
-      for (var m = 0; m < members.length; m++) button.appendChild(presenceDot(members[m].id));
-      button.appendChild(element('span', 'name', threadName(thread)));
+      for (var m = 0; m < members.length; m++) entry.appendChild(presenceDot(members[m].id));
+      entry.appendChild(element('span', 'name', threadName(thread)));
       if (thread.unreadCount > 0) {
         var badge = element('span', 'unread', String(thread.unreadCount));
         badge.setAttribute('aria-label', thread.unreadCount + ' unread');
-        button.appendChild(badge);
+        entry.appendChild(badge);
       }
-      item.appendChild(button);
+      item.appendChild(entry);
       list.appendChild(item);
     }
   }
 
-  /** Our message is seen once any other member's read marker reached it. */
-  function seenByOthers(message) {
-    var markers = readUpTo[message.threadId] || {};
-    for (var userId in markers) if (markers[userId] >= message.seq) return true;
-    return false;
+  /**
+   * Where the others have got to with our message: 'seen' once every other member read it,
+   * 'delivered' once every other member's client has it, else 'sent'; and how many read it.
+   */
+  function receiptState(message) {
+    var thread = threads[message.threadId];
+    var list = thread ? others(thread) : [];
+    var read = 0;
+    var delivered = 0;
+    var receipts = (thread && thread.receipts) || [];
+    for (var i = 0; i < receipts.length; i++) {
+      if (receipts[i].userId === me.id) continue;
+      if (receipts[i].readSeq >= message.seq) read += 1;
+      if (receipts[i].deliveredSeq >= message.seq) delivered += 1;
+    }
+    var state = list.length && read >= list.length ? 'seen' : list.length && delivered >= list.length ? 'delivered' : 'sent';
+    return { state: state, read: read, of: list.length, group: thread && thread.kind === 'group' };
   }
 
+  var TICK_LABELS = { sent: 'sent', delivered: 'delivered', seen: 'read' };
+
+  function renderTick(message) {
+    var receipt = receiptState(message);
+    var tick = element('span', 'tick ' + receipt.state, receipt.state === 'sent' ? '\u2713' : '\u2713\u2713');
+    tick.setAttribute('aria-label', TICK_LABELS[receipt.state]);
+    tick.setAttribute('title', TICK_LABELS[receipt.state]);
+    var node = element('span', 'receipt');
+    node.appendChild(tick);
+    if (receipt.group && receipt.read > 0 && receipt.state !== 'seen') {
+      node.appendChild(element('span', 'read-by', 'read by ' + receipt.read + ' of ' + receipt.of));
+    }
+    return node;
+  }
+
+  function renderQuote(message) {
+    var quote = element('span', 'quote');
+    quote.setAttribute('data-reply-to', message.replyTo.id);
+    quote.appendChild(element('span', 'quote-author', message.replyTo.senderId === me.id ? 'You' : memberName(message.threadId, message.replyTo.senderId)));
+    if (message.replyTo.deletedAt) quote.appendChild(element('span', 'quote-text deleted', 'deleted message'));
+    else quote.appendChild(element('span', 'quote-text', message.replyTo.excerpt));
+    return quote;
+  }
+
+  function renderReactions(message) {
+    var row = element('span', 'reactions');
+    for (var i = 0; i < message.reactions.length; i++) {
+      var reaction = message.reactions[i];
+      var mine = reaction.userIds.indexOf(me.id) !== -1;
+      var chip = button('reaction' + (mine ? ' mine' : ''), undefined, {
+        'data-emoji': reaction.emoji,
+        'aria-pressed': String(mine),
+        title: mine ? 'Take back your ' + reaction.emoji : 'React ' + reaction.emoji
+      });
+      chip.appendChild(element('span', 'emoji', reaction.emoji));
+      chip.appendChild(document.createTextNode(' ' + reaction.count));
+      row.appendChild(chip);
+    }
+    return row;
+  }
+
+  function renderMenu(message, mine) {
+    var menu = element('span', 'menu');
+    menu.setAttribute('role', 'group');
+    menu.setAttribute('aria-label', 'Message actions');
+    for (var i = 0; i < REACTIONS.length; i++) menu.appendChild(button('react emoji', REACTIONS[i], { 'data-emoji': REACTIONS[i], title: 'React ' + REACTIONS[i] }));
+    menu.appendChild(button('action', 'Reply', { 'data-action': 'reply' }));
+    if (mine) {
+      menu.appendChild(button('action', 'Edit', { 'data-action': 'edit' }));
+      menu.appendChild(button('action', 'Delete', { 'data-action': 'delete' }));
+    }
+    return menu;
+  }
+
+  function renderMessage(message) {
+    var mine = message.senderId === me.id;
+    var deleted = !!message.deletedAt;
+    var item = element('li', 'message ' + (mine ? 'mine' : 'theirs') + (deleted ? ' deleted' : '') + (highlight === message.id ? ' found' : ''));
+    item.setAttribute('data-message-id', message.id);
+    item.appendChild(element('span', 'author', mine ? 'You' : memberName(message.threadId, message.senderId)));
+    if (message.replyTo) item.appendChild(renderQuote(message));
+    item.appendChild(element('span', 'body', deleted ? 'This message was deleted' : message.body));
+    if (message.editedAt && !deleted) item.appendChild(element('span', 'edited', '(edited)'));
+    var time = element('time', 'time', message.createdAt.slice(11, 16));
+    time.setAttribute('datetime', message.createdAt);
+    item.appendChild(time);
+    if (mine && !deleted) item.appendChild(renderTick(message));
+    if (deleted) return item;
+    item.appendChild(button('menu-toggle', '\u22EF', { 'aria-label': 'Message actions', 'aria-expanded': String(menuFor === message.id) }));
+    if (message.reactions.length) item.appendChild(renderReactions(message));
+    if (menuFor === message.id) item.appendChild(renderMenu(message, mine));
+    return item;
+  }
+
+  /** Re-render the open thread's messages, staying at the bottom if we were (or where we were). */
   function renderMessages() {
     var list = $('messages');
+    var scrolled = list.scrollTop;
+    var atBottom = list.scrollHeight - scrolled - list.clientHeight < 40;
     clear(list);
-    for (var i = 0; i < messages.length; i++) {
-      var message = messages[i];
-      var mine = message.senderId === me.id;
-      var item = element('li', 'message ' + (mine ? 'mine' : 'theirs'));
-      item.setAttribute('data-message-id', message.id);
-      item.appendChild(element('span', 'author', mine ? 'You' : memberName(message.threadId, message.senderId)));
-      item.appendChild(element('span', 'body', message.body));
-      var time = element('time', 'time', message.createdAt.slice(11, 16));
-      time.setAttribute('datetime', message.createdAt);
-      item.appendChild(time);
-      if (mine) {
-        var seen = seenByOthers(message);
-        var tick = element('span', 'tick' + (seen ? ' seen' : ''), seen ? '\u2713\u2713' : '\u2713');
-        tick.setAttribute('aria-label', seen ? 'seen' : 'sent');
-        tick.setAttribute('title', seen ? 'seen' : 'sent');
-        item.appendChild(tick);
-      }
-      list.appendChild(item);
+    for (var i = 0; i < messages.length; i++) list.appendChild(renderMessage(messages[i]));
+    var found = highlight && list.querySelector('.found');
+    if (found && !highlightShown) {
+      highlightShown = true;
+      list.scrollTop = Math.max(0, found.offsetTop - list.offsetTop - 20);
+    } else {
+      list.scrollTop = atBottom ? list.scrollHeight : scrolled;
     }
-    list.scrollTop = list.scrollHeight;
   }
 
   function renderTyping() {
@@ -158,12 +260,66 @@
     $('typing').textContent = names.length ? names.join(', ') + (names.length > 1 ? ' are' : ' is') + ' typing\u2026' : '';
   }
 
+  function renderComposerContext() {
+    var context = replyingTo
+      ? 'Replying to ' + (replyingTo.senderId === me.id ? 'yourself' : memberName(replyingTo.threadId, replyingTo.senderId)) + ': ' + replyingTo.body.slice(0, EXCERPT)
+      : editing
+        ? 'Editing your message'
+        : '';
+    $('composer-context-text').textContent = context;
+    $('composer-context').hidden = !context;
+  }
+
   function renderConversation() {
     var thread = threads[openThreadId];
     $('conversation-title').textContent = thread ? threadName(thread) : 'Pick a conversation';
     $('composer').hidden = !thread;
     renderMessages();
     renderTyping();
+    renderComposerContext();
+  }
+
+  /** A search snippet: escaped text whose only markup is <mark>; rebuilt as nodes, never as HTML. */
+  function snippetNode(snippet) {
+    var node = element('span', 'snippet');
+    var parts = snippet.split(/(<mark>|<\/mark>)/);
+    var marked = false;
+    for (var i = 0; i < parts.length; i++) {
+      if (parts[i] === '<mark>' || parts[i] === '</mark>') {
+        marked = parts[i] === '<mark>';
+        continue;
+      }
+      var text = parts[i].replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+      if (text) node.appendChild(marked ? element('mark', undefined, text) : document.createTextNode(text));
+    }
+    return node;
+  }
+
+  function renderSearchResults(results) {
+    var list = $('search-results');
+    clear(list);
+    for (var i = 0; i < results.length; i++) {
+      var hit = results[i];
+      var entry = button('search-result', undefined, { 'data-thread-id': hit.message.threadId, 'data-message-id': hit.message.id });
+      var thread = threads[hit.message.threadId];
+      entry.appendChild(element('span', 'where', (thread ? threadName(thread) : 'A conversation') + ' \u00B7 ' + memberName(hit.message.threadId, hit.message.senderId)));
+      entry.appendChild(snippetNode(hit.snippet));
+      var item = element('li');
+      item.appendChild(entry);
+      list.appendChild(item);
+    }
+    if (!results.length) list.appendChild(element('li', 'hint', 'Nothing found.'));
+  }
+
+  function renderPeople(users) {
+    var list = $('people');
+    clear(list);
+    for (var i = 0; i < users.length; i++) {
+      if (users[i].id === me.id) continue;
+      var item = element('li');
+      item.appendChild(button('person', users[i].displayName + ' (' + users[i].username + ')', { 'data-user-id': users[i].id }));
+      list.appendChild(item);
+    }
   }
 
   // --- state changes -------------------------------------------------------------------------
@@ -190,6 +346,15 @@
     var known = threads[thread.id];
     thread.unreadCount = thread.unreadCount === null || thread.unreadCount === undefined ? (known ? known.unreadCount : 0) : thread.unreadCount;
     threads[thread.id] = thread;
+  }
+
+  /** Refetch one thread (its lastMessage and unreadCount changed in ways events do not say). */
+  function refetchThread(threadId) {
+    client.getThread(threadId, function (error, thread) {
+      if (error) return;
+      upsertThread(thread);
+      renderThreads();
+    });
   }
 
   function loadThreads(list) {
@@ -220,8 +385,19 @@
     });
   }
 
-  function openThread(threadId) {
+  function resetComposer() {
+    replyingTo = null;
+    editing = null;
+    $('message-input').value = '';
+    renderComposerContext();
+  }
+
+  function openThread(threadId, messageId) {
+    if (threadId !== openThreadId) resetComposer();
     openThreadId = threadId;
+    highlight = messageId || null;
+    highlightShown = false;
+    menuFor = null;
     messages = [];
     messageIds = {};
     renderThreads();
@@ -235,16 +411,29 @@
     $('message-input').focus();
   }
 
+  /** A message changed (edited, deleted, reacted to): put the new version wherever it shows. */
+  function replaceMessage(message) {
+    var thread = threads[message.threadId];
+    if (thread && thread.lastMessage && thread.lastMessage.id === message.id) thread.lastMessage = message;
+    for (var i = 0; i < messages.length; i++) {
+      if (messages[i].id === message.id) messages[i] = message;
+      var quote = messages[i].replyTo;
+      if (quote && quote.id === message.id) {
+        quote.excerpt = message.body === null ? null : message.body.slice(0, EXCERPT);
+        quote.deletedAt = message.deletedAt;
+      }
+    }
+    if (replyingTo && replyingTo.id === message.id && message.deletedAt) replyingTo = null;
+    if (editing && editing.id === message.id && message.deletedAt) resetComposer();
+    if (message.threadId === openThreadId) renderConversation();
+  }
+
   function onMessage(envelope) {
     var message = envelope.data;
     var thread = threads[message.threadId];
     if (!thread) {
       // A thread we have not heard of yet (its thread.updated may still be on its way).
-      client.getThread(message.threadId, function (error, fetched) {
-        if (error) return;
-        upsertThread(fetched);
-        renderThreads();
-      });
+      refetchThread(message.threadId);
       return;
     }
     thread.lastMessage = message;
@@ -260,16 +449,36 @@
     renderThreads();
   }
 
-  function onSeen(envelope) {
+  function onMessageDeleted(envelope) {
+    var message = envelope.data;
+    replaceMessage(message);
+    // The last message or the unread count may have changed: the server knows which it is now.
+    if (message.threadId !== openThreadId && threads[message.threadId]) refetchThread(message.threadId);
+  }
+
+  function onReaction(envelope) {
+    var message = findMessage(envelope.data.messageId);
+    if (!message) return;
+    message.reactions = envelope.data.reactions;
+    renderMessages();
+  }
+
+  /** A `seen` or `delivered` event: move that member's receipt forward (reading delivers too). */
+  function onMarker(envelope) {
     var data = envelope.data;
-    if (data.userId === me.id) {
+    var thread = threads[envelope.threadId];
+    if (!thread) return;
+    if (envelope.type === 'seen' && data.userId === me.id) {
       // Read here or in another tab.
-      if (threads[envelope.threadId]) threads[envelope.threadId].unreadCount = 0;
+      thread.unreadCount = 0;
       renderThreads();
-      return;
     }
-    var markers = readUpTo[envelope.threadId] || (readUpTo[envelope.threadId] = {});
-    markers[data.userId] = Math.max(markers[data.userId] || 0, data.seq);
+    var receipts = thread.receipts || (thread.receipts = []);
+    var receipt = null;
+    for (var i = 0; i < receipts.length; i++) if (receipts[i].userId === data.userId) receipt = receipts[i];
+    if (!receipt) receipts.push((receipt = { userId: data.userId, deliveredSeq: 0, readSeq: 0 }));
+    receipt.deliveredSeq = Math.max(receipt.deliveredSeq, data.seq);
+    if (envelope.type === 'seen') receipt.readSeq = Math.max(receipt.readSeq, data.seq);
     if (envelope.threadId === openThreadId) renderMessages();
   }
 
@@ -348,32 +557,168 @@
     client.logout(signedOut);
   });
 
-  on($('new-chat'), 'submit', function (event) {
-    event.preventDefault();
-    var username = $('new-chat-username').value;
-    client.findUser(username, function (error, user) {
-      if (!error && !user) error = { message: 'No user named ' + username + '.' };
+  // --- starting chats ----------------------------------------------------------------------
+
+  /** The one user `query` names: the exact username, else the only match; else an error to show. */
+  function resolvePerson(query, callback) {
+    var wanted = query.replace(/^\s+|\s+$/g, '');
+    client.findUsers(wanted, function (error, users) {
+      if (error) return callback(error);
+      var candidates = [];
+      for (var i = 0; i < users.length; i++) {
+        if (users[i].username === wanted.toLowerCase()) return callback(null, users[i], users);
+        if (users[i].id !== me.id) candidates.push(users[i]);
+      }
+      if (candidates.length === 1) return callback(null, candidates[0], users);
+      callback({ message: candidates.length ? 'Several people match \u201C' + wanted + '\u201D: pick one.' : 'No one called \u201C' + wanted + '\u201D.' }, null, users);
+    });
+  }
+
+  function startDirectChat(userId) {
+    client.createThread([userId], null, function (error, thread) {
       showError('new-chat-error', error);
       if (error) return;
-      client.createThread([user.id], null, function (error, thread) {
-        showError('new-chat-error', error);
-        if (error) return;
-        upsertThread(thread);
-        $('new-chat-username').value = '';
-        refreshPresence();
-        openThread(thread.id);
+      upsertThread(thread);
+      $('new-chat-username').value = '';
+      clear($('people'));
+      refreshPresence();
+      openThread(thread.id);
+    });
+  }
+
+  var peopleTimer = null;
+  on($('new-chat-username'), 'input', function () {
+    var query = this.value;
+    clearTimeout(peopleTimer);
+    if (!/\S/.test(query)) return clear($('people'));
+    peopleTimer = setTimeout(function () {
+      client.findUsers(query, function (error, users) {
+        if (!error && $('new-chat-username').value === query) renderPeople(users);
       });
+    }, 250);
+  });
+
+  on($('people'), 'click', function (event) {
+    var target = closest(event.target, this, 'data-user-id');
+    if (target) startDirectChat(target.getAttribute('data-user-id'));
+  });
+
+  on($('new-chat'), 'submit', function (event) {
+    event.preventDefault();
+    clearTimeout(peopleTimer);
+    resolvePerson($('new-chat-username').value, function (error, user, users) {
+      showError('new-chat-error', error);
+      if (users) renderPeople(users);
+      if (!error) startDirectChat(user.id);
     });
   });
 
-  on($('threads'), 'click', function (event) {
-    var target = event.target;
-    while (target && target !== this && !target.getAttribute('data-thread-id')) target = target.parentNode;
-    if (target && target !== this) openThread(target.getAttribute('data-thread-id'));
+  on($('new-group'), 'submit', function (event) {
+    event.preventDefault();
+    var title = $('group-title').value;
+    var names = $('group-members').value.split(',');
+    var ids = [];
+    var pending = 0;
+    var failed = null;
+    function done() {
+      if (failed) return showError('new-group-error', failed);
+      client.createThread(ids, title, function (error, thread) {
+        showError('new-group-error', error);
+        if (error) return;
+        upsertThread(thread);
+        $('group-title').value = '';
+        $('group-members').value = '';
+        refreshPresence();
+        openThread(thread.id);
+      });
+    }
+    for (var i = 0; i < names.length; i++) {
+      if (!/\S/.test(names[i])) continue;
+      pending += 1;
+      resolvePerson(names[i], function (error, user) {
+        if (error) failed = failed || error;
+        else ids.push(user.id);
+        pending -= 1;
+        if (pending === 0) done();
+      });
+    }
+    if (pending === 0) showError('new-group-error', { message: 'Name at least one member.' });
   });
 
+  // --- search ------------------------------------------------------------------------------
+
+  on($('search'), 'submit', function (event) {
+    event.preventDefault();
+    client.search($('search-input').value, { limit: 20 }, function (error, answer) {
+      showError('search-error', error);
+      if (error) return clear($('search-results'));
+      renderSearchResults(answer.results);
+    });
+  });
+
+  on($('search-results'), 'click', function (event) {
+    var target = closest(event.target, this, 'data-message-id');
+    if (target) openThread(target.getAttribute('data-thread-id'), target.getAttribute('data-message-id'));
+  });
+
+  // --- the conversation ----------------------------------------------------------------------
+
+  on($('threads'), 'click', function (event) {
+    var target = closest(event.target, this, 'data-thread-id');
+    if (target) openThread(target.getAttribute('data-thread-id'));
+  });
+
+  on($('messages'), 'click', function (event) {
+    var item = closest(event.target, this, 'data-message-id');
+    var message = item && findMessage(item.getAttribute('data-message-id'));
+    if (!message) return;
+    // The button clicked (or the one around the emoji clicked).
+    var target = closest(event.target, item, 'data-emoji') || closest(event.target, item, 'data-action') || event.target;
+    var emoji = target.getAttribute('data-emoji');
+    var action = target.getAttribute('data-action');
+    if (/\bmenu-toggle\b/.test(target.className)) {
+      menuFor = menuFor === message.id ? null : message.id;
+      return renderMessages();
+    }
+    if (emoji) {
+      var reacted = false;
+      for (var i = 0; i < message.reactions.length; i++) {
+        if (message.reactions[i].emoji === emoji && message.reactions[i].userIds.indexOf(me.id) !== -1) reacted = true;
+      }
+      menuFor = null;
+      (reacted ? client.unreact : client.react).call(client, message.threadId, message.id, emoji, function (error, changed) {
+        if (error) return window.alert('Not changed: ' + error.message);
+        replaceMessage(changed);
+      });
+      return renderMessages();
+    }
+    if (!action) return;
+    menuFor = null;
+    if (action === 'reply') {
+      editing = null;
+      replyingTo = message;
+      $('message-input').focus();
+    } else if (action === 'edit') {
+      replyingTo = null;
+      editing = message;
+      $('message-input').value = message.body;
+      $('message-input').focus();
+    } else if (action === 'delete' && window.confirm('Delete this message for everyone?')) {
+      client.deleteMessage(message.threadId, message.id, function (error) {
+        if (error) window.alert('Not deleted: ' + error.message);
+      });
+    }
+    renderConversation();
+  });
+
+  on($('composer-cancel'), 'click', resetComposer);
+
   on($('message-input'), 'input', function () {
-    if (openThreadId && this.value) client.typing(openThreadId);
+    if (openThreadId && this.value && !editing) client.typing(openThreadId);
+  });
+
+  on($('message-input'), 'keydown', function (event) {
+    if (event.keyCode === 27) resetComposer();
   });
 
   on($('composer'), 'submit', function (event) {
@@ -381,9 +726,18 @@
     var input = $('message-input');
     var body = input.value;
     if (!openThreadId || !/\S/.test(body)) return;
-    input.value = '';
     var threadId = openThreadId;
-    client.send(threadId, body, function (error, message) {
+    var edited = editing;
+    var answering = replyingTo;
+    resetComposer();
+    if (edited) {
+      client.editMessage(threadId, edited.id, body, function (error, message) {
+        if (error) return window.alert('Not edited: ' + error.message);
+        replaceMessage(message);
+      });
+      return;
+    }
+    client.send(threadId, body, { replyTo: answering ? answering.id : null }, function (error, message) {
       if (error) {
         // Not delivered after every retry: give the text back rather than lose it.
         input.value = body;
@@ -401,7 +755,14 @@
   on(document, 'visibilitychange', markSeen);
 
   client.on('message.created', onMessage);
-  client.on('seen', onSeen);
+  client.on('message.updated', function (envelope) {
+    replaceMessage(envelope.data);
+  });
+  client.on('message.deleted', onMessageDeleted);
+  client.on('reaction.added', onReaction);
+  client.on('reaction.removed', onReaction);
+  client.on('seen', onMarker);
+  client.on('delivered', onMarker);
   client.on('typing', onTyping);
   client.on('thread.updated', onThreadUpdated);
   client.on('thread.removed', onThreadRemoved);

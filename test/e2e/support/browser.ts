@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { requireProgram } from './programs.js';
 
 /** Flags that let Debian's Chromium run headless in a container, without talking to Google. */
 const CHROMIUM_FLAGS = [
@@ -17,6 +19,22 @@ const CHROMIUM_FLAGS = [
 /** Launch the system Chromium (playwright gives it a fresh temporary --user-data-dir). */
 export function launchChromium(executablePath: string): Promise<Browser> {
   return chromium.launch({ executablePath, headless: true, args: CHROMIUM_FLAGS });
+}
+
+/**
+ * Register hooks that launch the system Chromium before the file's tests and close it after.
+ * `skip` is node:test's skip reason when Chromium is missing (and skipping is allowed).
+ */
+export function useChromium(): { skip: string | false; browser: Browser } {
+  const program = requireProgram('chromium', 'chromium');
+  const handle = { skip: program.skip, browser: undefined as unknown as Browser };
+  before(async () => {
+    if (!program.skip) handle.browser = await launchChromium(program.path);
+  });
+  after(async () => {
+    await handle.browser?.close();
+  });
+  return handle;
 }
 
 /**

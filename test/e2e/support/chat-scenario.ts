@@ -19,17 +19,10 @@ export interface ChatScenario {
   screenshot?: string;
 }
 
-/**
- * Two people chat on the demo page, in two browser contexts, one step per subtest: connect,
- * presence on, send and receive, seen tick, typing (cleared by a send, and expiring without
- * renewal), resume after disconnect, presence off. After a failed step the rest are skipped.
- */
-export async function runChatScenario(t: TestContext, scenario: ChatScenario): Promise<void> {
-  const { browser, baseUrl, variant, transport } = scenario;
-  const alice = await DemoUser.register(browser, baseUrl, variant, 'Alice');
-  const bob = await DemoUser.register(browser, baseUrl, variant, 'Bob');
+/** Run subtests one step after another: after a failed step, the rest are skipped. */
+export function stepsOf(t: TestContext): (name: string, body: () => Promise<void>) => Promise<void> {
   let failed = false;
-  const step = async (name: string, body: () => Promise<void>) => {
+  return async (name, body) => {
     await t.test(name, failed ? { skip: 'an earlier step failed' } : {}, async () => {
       try {
         await body();
@@ -39,6 +32,18 @@ export async function runChatScenario(t: TestContext, scenario: ChatScenario): P
       }
     });
   };
+}
+
+/**
+ * Two people chat on the demo page, in two browser contexts, one step per subtest: connect,
+ * presence on, send and receive, seen tick, typing (cleared by a send, and expiring without
+ * renewal), resume after disconnect, presence off. After a failed step the rest are skipped.
+ */
+export async function runChatScenario(t: TestContext, scenario: ChatScenario): Promise<void> {
+  const { browser, baseUrl, variant, transport } = scenario;
+  const alice = await DemoUser.register(browser, baseUrl, variant, 'Alice');
+  const bob = await DemoUser.register(browser, baseUrl, variant, 'Bob');
+  const step = stepsOf(t);
 
   try {
     await step(`both pages deliver over ${transport}`, async () => {

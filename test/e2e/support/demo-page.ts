@@ -32,25 +32,42 @@ export class DemoUser {
     page.on('pageerror', (error) => process.stderr.write(`[${displayName}'s page] ${error.message}\n`));
   }
 
-  /** Open the demo page at `baseUrl` in a new context and register as a new user called `displayName`. */
-  static async register(browser: Browser, baseUrl: string, variant: EventSourceVariant, displayName: string): Promise<DemoUser> {
+  /**
+   * Open the demo page at `baseUrl` in a new context and register as a new user called
+   * `displayName` (its username: `usernamePrefix`, default the display name, and a random tail).
+   */
+  static async register(browser: Browser, baseUrl: string, variant: EventSourceVariant, displayName: string, usernamePrefix = displayName.toLowerCase()): Promise<DemoUser> {
     const context = await newUserContext(browser, variant);
     const page = await context.newPage();
-    const user = new DemoUser(context, page, uniqueUsername(displayName.toLowerCase()), displayName);
+    const user = new DemoUser(context, page, uniqueUsername(usernamePrefix), displayName);
     await page.goto(`${baseUrl}/`);
     await page.fill('#username', user.username);
     await page.fill('#password', PASSWORD);
     await page.fill('#display-name', displayName);
     await page.click('#register');
-    await page.locator('#chat').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-    user.id = await page.evaluate(() => (globalThis as unknown as DemoWindow).postlineDemo.client.user!.id);
+    await user.signedIn();
+    return user;
+  }
+
+  /** Reload the page (the session is the page's: sign in again) and wait for the thread list. */
+  async reload(): Promise<void> {
+    await this.page.reload();
+    await this.page.fill('#username', this.username);
+    await this.page.fill('#password', PASSWORD);
+    await this.page.click('#login');
+    await this.signedIn();
+    await this.page.locator('#threads button.thread').first().waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
+  private async signedIn(): Promise<void> {
+    await this.page.locator('#chat').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+    this.id = await this.page.evaluate(() => (globalThis as unknown as DemoWindow).postlineDemo.client.user!.id);
     // Record every envelope the client emits, to check that none arrives twice.
-    await page.evaluate(() => {
+    await this.page.evaluate(() => {
       const demo = (globalThis as unknown as DemoWindow).postlineDemo;
       demo.received = [];
       demo.client.on('event', (envelope: { id?: string }) => envelope.id && demo.received!.push(envelope.id));
     });
-    return user;
   }
 
   /** Wait until the transport badge shows `transport` and an open connection. */
@@ -83,8 +100,9 @@ export class DemoUser {
     await this.page.locator('#message-input').pressSequentially(text);
   }
 
+  /** The message whose own text (not a quote of another) holds `text`. */
   message(text: string): Locator {
-    return this.page.locator('#messages li.message', { hasText: text });
+    return this.page.locator('#messages li.message', { has: this.page.locator(':scope > .body', { hasText: text }) });
   }
 
   async expectMessage(text: string): Promise<void> {
@@ -96,7 +114,92 @@ export class DemoUser {
   }
 
   async expectSeenTick(text: string): Promise<void> {
-    await this.message(text).locator('.tick.seen').waitFor({ timeout: UI_TIMEOUT_MS });
+    await this.expectTick(text, 'seen');
+  }
+
+  /** Wait until our message `text` shows ✓ sent, ✓✓ delivered or ✓✓ read (`seen`). */
+  async expectTick(text: string, state: 'sent' | 'delivered' | 'seen'): Promise<void> {
+    await this.message(text).locator(`.tick.${state}`).waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
+  /** Find `other` by a name in "Start a chat" and pick them from the people found. */
+  async startChatByName(name: string, other: DemoUser): Promise<void> {
+    await this.page.fill('#new-chat-username', name);
+    await this.page.locator(`#people button[data-user-id="${other.id}"]`).click({ timeout: UI_TIMEOUT_MS });
+    await this.page.locator('#conversation-title', { hasText: other.displayName }).waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
+  async createGroup(title: string, members: string[]): Promise<void> {
+    await this.page.fill('#group-title', title);
+    await this.page.fill('#group-members', members.join(', '));
+    await this.page.click('#new-group button[type="submit"]');
+    await this.page.locator('#conversation-title', { hasText: title }).waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
+  async openThread(name: string): Promise<void> {
+    await this.page.locator('#threads button.thread', { hasText: name }).click();
+    await this.page.locator('#conversation-title', { hasText: name }).waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
+  /** Open the menu of message `text`. */
+  async menu(text: string): Promise<Locator> {
+    const message = this.message(text);
+    await message.locator('.menu-toggle').click();
+    return message.locator('.menu');
+  }
+
+  /** Click `action` (Reply, Edit or Delete) in the menu of message `text`. */
+  async fromMenu(text: string, action: 'Reply' | 'Edit' | 'Delete'): Promise<void> {
+    await (await this.menu(text)).getByRole('button', { name: action, exact: true }).click();
+  }
+
+  /** React with `emoji` from the menu of message `text`. */
+  async react(text: string, emoji: string): Promise<void> {
+    await (await this.menu(text)).locator(`button[data-emoji="${emoji}"]`).click();
+  }
+
+  async reply(text: string, body: string): Promise<void> {
+    await this.fromMenu(text, 'Reply');
+    await this.page.locator('#composer-context', { hasText: 'Replying to' }).waitFor({ timeout: UI_TIMEOUT_MS });
+    await this.send(body);
+  }
+
+  async edit(text: string, body: string): Promise<void> {
+    await this.fromMenu(text, 'Edit');
+    await this.send(body);
+  }
+
+  async deleteMessage(text: string): Promise<void> {
+    this.page.once('dialog', (dialog) => void dialog.accept());
+    await this.fromMenu(text, 'Delete');
+  }
+
+  /** Our reaction chip `emoji` on message `text` (clicking it takes ours back or adds it). */
+  reaction(text: string, emoji: string): Locator {
+    return this.message(text).locator(`.reactions button[data-emoji="${emoji}"]`);
+  }
+
+  async expectReaction(text: string, emoji: string, count: number, mine: boolean): Promise<void> {
+    await this.message(text).locator(`.reactions button[data-emoji="${emoji}"][aria-pressed="${mine}"]`, { hasText: `${emoji} ${count}` }).waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
+  async expectQuote(text: string, quoted: string): Promise<void> {
+    await this.message(text).locator('.quote .quote-text', { hasText: quoted }).waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
+  async expectDeleted(): Promise<Locator> {
+    const tombstone = this.page.locator('#messages li.message.deleted');
+    await tombstone.first().waitFor({ timeout: UI_TIMEOUT_MS });
+    return tombstone;
+  }
+
+  /** Search the messages; the results list. */
+  async search(query: string): Promise<Locator> {
+    await this.page.fill('#search-input', query);
+    await this.page.click('#search button[type="submit"]');
+    const results = this.page.locator('#search-results button.search-result');
+    await results.first().waitFor({ timeout: UI_TIMEOUT_MS });
+    return results;
   }
 
   async expectPresence(other: DemoUser, online: boolean, timeoutMs = UI_TIMEOUT_MS): Promise<void> {

@@ -1,0 +1,32 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { redactUrl, type Logger } from '../log.js';
+
+/** Probes and scrapers hit these every few seconds; their answers say all there is to say. */
+const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * One log line per request, when its answer is complete (or the client left): method, URL with
+ * secrets redacted, status, time taken; `warn` for 4xx, `error` for 5xx. Written straight to the
+ * logger, with no per-request child logger: at long-poll rates that costs more than the answer.
+ */
+export function requestLogger(logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  let lastId = 0;
+  return (req, res) => {
+    if (QUIET_PATHS.has(req.url ?? '')) return;
+    const id = ++lastId;
+    const startedAt = Date.now();
+    const done = () => {
+      res.off('finish', done);
+      res.off('close', done);
+      const status = res.statusCode;
+      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+      const completed = res.writableEnded && !req.readableAborted;
+      logger[level](
+        { req: { id, method: req.method, url: redactUrl(req.url ?? '') }, res: { statusCode: status }, responseTime: Date.now() - startedAt },
+        completed ? 'request completed' : 'request aborted',
+      );
+    };
+    res.on('finish', done);
+    res.on('close', done);
+  };
+}

@@ -1,0 +1,44 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import helmet from 'helmet';
+
+const referrerPolicy = { policy: 'no-referrer' as const };
+
+/**
+ * helmet, tuned per kind of answer. Pages (the demo) get helmet's full set with a CSP for them.
+ * API answers (JSON, streams, problems) are never rendered, so they get the headers that matter
+ * for them (nosniff, no-referrer, HSTS, framing, a deny-all CSP) and skip the legacy browser
+ * headers: at long-poll rates those hundreds of bytes per answer cost more than the answer.
+ */
+const forPages = helmet({
+  referrerPolicy,
+  // Served over plain HTTP on intranets too: upgrading subresources to HTTPS would break the page.
+  contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+});
+const forApi = helmet({
+  referrerPolicy,
+  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+  crossOriginOpenerPolicy: false,
+  originAgentCluster: false,
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false,
+});
+
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+
+/** The headers helmet sets on API answers, computed once (they do not depend on the request). */
+const API_HEADERS: Array<[string, string]> = (() => {
+  const headers: Array<[string, string]> = [];
+  const capture = { setHeader: (name: string, value: string) => headers.push([name, value]), removeHeader: () => {} };
+  (forApi as Middleware)({} as IncomingMessage, capture as unknown as ServerResponse, () => {});
+  return headers;
+})();
+
+/** Set the API answers' security headers (the lean delivery path, without middleware). */
+export function setApiHeaders(res: ServerResponse): void {
+  for (const [name, value] of API_HEADERS) res.setHeader(name, value);
+}
+
+/** Middleware: the API set under /v1/, helmet's full set for pages. */
+export const securityHeaders: Middleware = (req, res, next) => (req.url?.startsWith('/v1/') ? forApi : forPages)(req as never, res as never, next);
