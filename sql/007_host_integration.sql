@@ -24,7 +24,7 @@ CREATE TABLE push_jobs (
   id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   message_id bigint NOT NULL REFERENCES messages ON DELETE CASCADE,
   -- pending: to be looked at from due_at on; sent: the host took it; failed: it never did, after
-  -- every attempt; skipped: everyone had received the message.
+  -- every attempt; skipped: everyone had received the message, or it was deleted.
   state      text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed', 'skipped')),
   due_at     timestamptz NOT NULL,
   attempts   integer NOT NULL DEFAULT 0,
@@ -50,25 +50,36 @@ $$;
 CREATE TRIGGER messages_enqueue_push_jobs AFTER INSERT ON messages
   REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT EXECUTE FUNCTION postline_enqueue_push_jobs();
 
+-- Unread messages of a member of a thread: those above their read marker that are not deleted
+-- (as the thread object counts them, sql/006_chat_features.sql).
+CREATE FUNCTION postline_unread_count(p_thread_id bigint, p_last_seq bigint, p_read_seq bigint)
+RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT p_last_seq - p_read_seq
+         - (SELECT count(*) FROM messages d WHERE d.thread_id = p_thread_id AND d.seq > p_read_seq AND d.deleted_at IS NOT NULL)
+$$;
+
 -- Who of a message's recipients has not received it, with their unread counts (all threads, for
--- the app badge; this thread). The one place that decides "not received": today, not online and
--- not read (read_seq below the message's seq). When per-member delivered markers exist, this is
--- the function to switch to them.
+-- the app badge; this thread). The one place that decides "not received": a member has received
+-- message seq S once their client acknowledged it, greatest(delivered_seq, read_seq) >= S (the
+-- delivered markers of sql/006_chat_features.sql; an open stream alone is not a delivery). A
+-- deleted message has nobody to tell: its text is gone, and so is any reason for a push.
 CREATE FUNCTION postline_push_recipients(p_message_id bigint)
 RETURNS TABLE (user_id bigint, external_id text, unread_count bigint, thread_unread_count bigint)
 LANGUAGE sql STABLE
 AS $$
   SELECT tm.user_id, u.external_id,
-         (SELECT coalesce(sum(t2.last_seq - m2.read_seq), 0)::bigint
+         (SELECT coalesce(sum(postline_unread_count(t2.id, t2.last_seq, m2.read_seq)), 0)::bigint
             FROM thread_members m2 JOIN threads t2 ON t2.id = m2.thread_id WHERE m2.user_id = tm.user_id),
-         (t.last_seq - tm.read_seq)::bigint
+         postline_unread_count(t.id, t.last_seq, tm.read_seq)
     FROM messages msg
     JOIN threads t ON t.id = msg.thread_id
     JOIN thread_members tm ON tm.thread_id = msg.thread_id
     JOIN users u ON u.id = tm.user_id
    WHERE msg.id = p_message_id
+     AND msg.deleted_at IS NULL
      AND tm.user_id <> msg.sender_id
-     AND tm.read_seq < msg.seq
-     AND NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = tm.user_id AND p.online)
+     AND greatest(tm.delivered_seq, tm.read_seq) < msg.seq
    ORDER BY tm.user_id
 $$;

@@ -3,11 +3,13 @@ import net from 'node:net';
 import { after, test } from 'node:test';
 import { SignJWT } from 'jose';
 import request from 'supertest';
-import { bearer, createThread, register, sendMessage } from './support/api.js';
+import { messageSchema } from '../src/contract.js';
+import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
 import { createTestDatabase } from './support/database.js';
 import { useInstances } from './support/fixture.js';
 import { startTestInstance } from './support/instance.js';
 import { metricValue, scrapeMetrics } from './support/metrics.js';
+import { poll } from './support/poll.js';
 import { openStream, waitFor } from './support/sse.js';
 import { webhookSecret, WebhookReceiver, type Delivery } from './support/webhook-receiver.js';
 
@@ -37,9 +39,9 @@ const jobOf = async (messageId: string) =>
   (await t.db.query<{ state: string; attempts: number; last_error: string | null }>('SELECT state, attempts, last_error FROM push_jobs WHERE message_id = $1', [messageId]))[0];
 const waitForJob = (messageId: string, state: string, timeoutMs = 10_000) =>
   waitFor(async () => (await jobOf(messageId))?.state === state, timeoutMs, `the job of message ${messageId} to be ${state}`);
-/** Wait until Postgres has `userId` online (the instance registers a stream's user in the background). */
-const waitOnline = (userId: string) =>
-  waitFor(async () => (await t.db.query('SELECT 1 FROM presence WHERE user_id = $1 AND online', [userId])).length === 1, 5000, 'presence');
+/** Move `member`'s delivered or read marker to `messageId`, as postline-client does for what it received or showed. */
+const acknowledge = (member: TestUser, marker: 'delivered' | 'seen', threadId: string, messageId: string) =>
+  request(t.app.url).post(`/v1/threads/${threadId}/${marker}`).set(bearer(member)).send({ upTo: messageId }).expect(204);
 
 test('a recipient who is offline is named, with unread counts, after the grace period; signed per Standard Webhooks', async () => {
   receiver.answer = () => 204;
@@ -54,6 +56,7 @@ test('a recipient who is offline is named, with unread counts, after the grace p
   const payload = WebhookReceiver.verify(secret, delivery); // the library's own verify: throws on a bad signature
   assert.equal(payload.type, 'message.unreceived');
   assert.equal(payload.data.message.body, 'are you there?');
+  assert.deepEqual(messageSchema.parse(payload.data.message), payload.data.message, "the contract's message object");
   assert.deepEqual(payload.data.recipients, [{ userId: bob.id, externalId: null, unreadCount: 2, threadUnreadCount: 2 }]);
   assert.match(delivery.id, /^push_\d+$/);
   assert.match(delivery.headers['webhook-timestamp']!, /^\d+$/);
@@ -63,30 +66,67 @@ test('a recipient who is offline is named, with unread counts, after the grace p
   assert.ok(!t.app.logs.some((line) => line.includes(secret.slice(6))), 'the secret is never logged');
 });
 
-test('recipients who were online and received it, or read it, are not named; with nobody left, nothing is sent', async () => {
+test('recipients whose client acknowledged it (SSE or long-poll) or who read it are not named; an open stream alone is no delivery', async () => {
   receiver.answer = () => 204;
-  const [alice, online, reader, offline] = [await register(t.app.url), await register(t.app.url), await register(t.app.url), await register(t.app.url)];
-  const threadId = await createThread(t.app.url, alice, [online, reader, offline], 'group');
-  const stream = await openStream(t.app.url, online.token);
+  const members: TestUser[] = [];
+  for (let i = 0; i < 6; i++) members.push(await register(t.app.url));
+  const [alice, streamer, poller, reader, silent, offline] = members as [TestUser, TestUser, TestUser, TestUser, TestUser, TestUser];
+  const threadId = await createThread(t.app.url, alice, [streamer, poller, reader, silent, offline], 'group');
+  const stream = await openStream(t.app.url, streamer.token);
+  const silentStream = await openStream(t.app.url, silent.token);
   try {
-    await waitOnline(online.id);
+    const { cursor } = await poll(t.app.url, poller.token);
     const message = await sendMessage(t.app.url, alice, threadId, 'hello all');
-    assert.equal(((await stream.nextOfType('message.created')).data as { id: string }).id, message.id, 'the online member received it');
-    await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(reader)).send({ upTo: message.id }).expect(204);
+    // What postline-client does with what it receives: acknowledge it.
+    assert.equal(((await stream.nextOfType('message.created')).data as { id: string }).id, message.id);
+    const polled = await poll(t.app.url, poller.token, { cursor, timeout: 10 });
+    assert.ok(polled.events.some((event) => event.type === 'message.created' && (event.data as { id: string }).id === message.id));
+    for (const member of [streamer, poller]) await acknowledge(member, 'delivered', threadId, message.id);
+    await acknowledge(reader, 'seen', threadId, message.id);
+    assert.equal(((await silentStream.nextOfType('message.created')).data as { id: string }).id, message.id, 'written to a socket, never acknowledged');
     await waitFor(() => forMessage(message.id).length === 1, 10_000, 'the push');
     const payload = WebhookReceiver.verify(secret, forMessage(message.id)[0]!);
-    assert.deepEqual(payload.data.recipients.map((recipient) => recipient.userId), [offline.id]);
+    assert.deepEqual(payload.data.recipients.map((recipient) => recipient.userId), [silent.id, offline.id]);
 
-    // Now everyone has it: the online member's stream, the others read it.
-    for (const member of [reader, offline]) await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(member)).send({ upTo: message.id }).expect(204);
-    const second = await sendMessage(t.app.url, alice, threadId, 'only for the online one');
-    await stream.nextOfType('message.created');
-    await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(reader)).send({ upTo: second.id }).expect(204);
-    await request(t.app.url).post(`/v1/threads/${threadId}/seen`).set(bearer(offline)).send({ upTo: second.id }).expect(204);
+    // Now everyone acknowledges the next one: there is nobody to tell.
+    const second = await sendMessage(t.app.url, alice, threadId, 'for everyone');
+    for (const member of [streamer, poller, silent]) await acknowledge(member, 'delivered', threadId, second.id);
+    for (const member of [reader, offline]) await acknowledge(member, 'seen', threadId, second.id);
     await waitForJob(second.id, 'skipped');
     assert.equal(forMessage(second.id).length, 0);
   } finally {
     stream.close();
+    silentStream.close();
+  }
+});
+
+test('a message deleted before its push is due is not pushed, and no job keeps its text; an edited one is pushed as edited', async () => {
+  // A grace period of its own (on a database and with a receiver of its own), so the changes surely come first.
+  const db = await createTestDatabase();
+  const own = new WebhookReceiver();
+  const instance = await startTestInstance(db.url, { ...WEBHOOK_ENV, POSTLINE_WEBHOOK_URL: await own.start(), POSTLINE_WEBHOOK_GRACE_MS: '2000' });
+  try {
+    const [alice, bob] = [await register(instance.url), await register(instance.url)];
+    const threadId = await createThread(instance.url, alice, [bob]);
+    const deleted = await sendMessage(instance.url, alice, threadId, 'the secret plan, deleted at once');
+    const edited = await sendMessage(instance.url, alice, threadId, 'a first draft');
+    await request(instance.url).delete(`/v1/threads/${threadId}/messages/${deleted.id}`).set(bearer(alice)).expect(204);
+    await request(instance.url).patch(`/v1/threads/${threadId}/messages/${edited.id}`).set(bearer(alice)).send({ body: 'the final words' }).expect(200);
+    const jobs = await db.query<{ job: string }>('SELECT row_to_json(j)::text AS job FROM push_jobs j WHERE message_id = ANY ($1::bigint[])', [[deleted.id, edited.id]]);
+    assert.equal(jobs.length, 2);
+    assert.ok(jobs.every(({ job }) => !job.includes('secret plan') && !job.includes('first draft')), 'a job holds the message id, not its text');
+
+    const jobState = async (messageId: string) => (await db.query<{ state: string }>('SELECT state FROM push_jobs WHERE message_id = $1', [messageId]))[0]?.state;
+    await waitFor(async () => (await jobState(edited.id)) === 'sent', 10_000, 'the push of the edited message');
+    assert.equal(await jobState(deleted.id), 'skipped', 'due before the edited one, and skipped');
+    const pushed = own.deliveries.map((delivery) => WebhookReceiver.verify(secret, delivery).data.message);
+    assert.deepEqual(pushed.map((message) => [message.id, message.body]), [[edited.id, 'the final words']], 'only the edited message, as edited');
+    assert.ok(pushed[0]!.editedAt);
+    assert.ok(!own.deliveries.some((delivery) => delivery.body.includes('secret plan') || delivery.body.includes('first draft')), 'no push carries the old texts');
+  } finally {
+    await instance.stop();
+    await own.stop();
+    await db.drop();
   }
 });
 

@@ -38,7 +38,11 @@ export async function claimDueJobs(client: PoolClient, limit: number): Promise<P
   return rows.map((row) => ({ id: row.id, messageId: row.message_id, attempts: row.attempts }));
 }
 
-/** The message and, decided by postline_push_recipients, who has not received it. */
+/**
+ * The message as it is now (edited text included) and, decided by postline_push_recipients, who
+ * has not received it: nobody for a deleted message. Jobs hold only the message id, so the text
+ * that leaves is read here, at delivery time, and a deleted message's text is never pushed.
+ */
 export async function pushSubject(client: PoolClient, messageId: string): Promise<{ message: Message; recipients: PushRecipient[] } | undefined> {
   const { rows } = await client.query<{ message: Message; recipients: PushRecipient[] }>(
     `SELECT postline_message_json(m) AS message,
@@ -52,7 +56,7 @@ export async function pushSubject(client: PoolClient, messageId: string): Promis
   return rows[0];
 }
 
-/** A job is done: `sent`, `failed` (every attempt failed) or `skipped` (nobody to tell). */
+/** A job is done: `sent`, `failed` (every attempt failed) or `skipped` (nobody to tell, or the message was deleted). */
 export async function finishJob(client: PoolClient, jobId: string, state: 'sent' | 'failed' | 'skipped', attempts: number, error?: string): Promise<void> {
   await client.query(`UPDATE push_jobs SET state = $2, attempts = $3, last_error = $4, done_at = now() WHERE id = $1`, [
     jobId,

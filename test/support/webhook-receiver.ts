@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
+import type { Message } from '../../src/contract.js';
 import { waitFor } from './sse.js';
 
 /** A fresh Standard Webhooks secret. */
@@ -67,7 +68,7 @@ export interface PushPayload {
   type: string;
   timestamp: string;
   data: {
-    message: { id: string; threadId: string; seq: number; senderId: string; body: string };
+    message: Message;
     recipients: Array<{ userId: string; externalId: string | null; unreadCount: number; threadUnreadCount: number }>;
   };
 }
