@@ -64,20 +64,32 @@ test('a host JWT signs its sub in as a postline user, created on first sight, na
   assert.equal(unnamed.body.user.displayName, `${subject}-2`, 'without the claim, the sub is the name');
 });
 
-test('host users chat with each other and with own accounts; the JWT works in the header, ?access_token and the cookie', async () => {
+test('host users chat with each other and with own accounts; the JWT works in the header, ?access_token and the cookie, on streams and polls', async () => {
   const aliceToken = await hostToken(key1, { sub: sub(), nickname: 'Alice' });
   const alice = (await me(t.app.url, aliceToken)).body.user;
   const bob = await register(t.app.url);
   const thread = await request(t.app.url).post('/v1/threads').set('Authorization', `Bearer ${aliceToken}`).send({ members: [bob.id] }).expect(201);
+  const byHeader = await openStream(t.app.url, aliceToken);
   const byQuery = await StreamReader.open(`${t.app.url}/v1/events?access_token=${aliceToken}`);
   const byCookie = await StreamReader.open(`${t.app.url}/v1/events`, { Cookie: `postline_session=${aliceToken}` });
-  assert.equal(byQuery.status, 200);
-  assert.equal(byCookie.status, 200);
+  for (const stream of [byHeader, byQuery, byCookie]) assert.equal(stream.status, 200);
+  const polls = {
+    header: (path: string) => request(t.app.url).get(path).set('Authorization', `Bearer ${aliceToken}`),
+    query: (path: string) => request(t.app.url).get(`${path}${path.includes('?') ? '&' : '?'}access_token=${aliceToken}`),
+    cookie: (path: string) => request(t.app.url).get(path).set('Cookie', `postline_session=${aliceToken}`),
+  };
+  const cursors = Object.fromEntries(
+    await Promise.all(Object.entries(polls).map(async ([source, get]) => [source, (await get('/v1/poll').expect(200)).body.cursor as string])),
+  );
   await request(t.app.url).post(`/v1/threads/${thread.body.thread.id}/messages`).set(bearer(bob)).send({ body: 'hi host user' }).expect(201);
-  for (const stream of [byQuery, byCookie]) {
+  for (const stream of [byHeader, byQuery, byCookie]) {
     const event = await stream.nextOfType('message.created');
     assert.equal((event.data as { body: string }).body, 'hi host user');
     stream.close();
+  }
+  for (const [source, get] of Object.entries(polls)) {
+    const answer = await get(`/v1/poll?cursor=${cursors[source]}&timeout=10`).expect(200);
+    assert.ok(answer.body.events.some((event: { type: string; data: { body?: string } }) => event.type === 'message.created' && event.data.body === 'hi host user'), source);
   }
   const members = thread.body.thread.members.map((member: { id: string }) => member.id).sort();
   assert.deepEqual(members, [alice.id, bob.id].sort());
