@@ -5,8 +5,10 @@ import request from 'supertest';
 import { openApiDocument } from '../src/http/openapi.js';
 import { operations } from '../src/http/operations.js';
 import { bearer, register } from './support/api.js';
+import { recordedAnswers } from './support/answers.js';
 import { checkAnswers } from './support/conformance.js';
 import { useInstances } from './support/fixture.js';
+import { openStream, waitFor } from './support/sse.js';
 
 const t = useInstances();
 
@@ -79,3 +81,18 @@ test('the conformance check fails an undocumented route, status, media type or s
   ]);
 });
 
+test('the answers of the lean delivery path (polls and streams, served before Express) are recorded for the check too', async () => {
+  assert.ok(process.env.POSTLINE_TEST_ANSWERS_DIR, 'test/run.ts records the answers');
+  const user = await register(t.app.url);
+  const from = recordedAnswers().length;
+  await request(t.app.url).get('/v1/poll?cursor=0&timeout=0').set(bearer(user)).expect(200);
+  const stream = await openStream(t.app.url, user.token);
+  stream.close();
+  const answered = (path: string) => recordedAnswers().slice(from).find((answer) => answer.url.startsWith(path));
+  await waitFor(() => answered('/v1/poll') !== undefined && answered('/v1/events') !== undefined, 5000, 'both answers recorded');
+  const polled = answered('/v1/poll')!;
+  assert.equal(polled.status, 200);
+  assert.match(polled.contentType!, /^application\/json/);
+  assert.ok(Array.isArray((JSON.parse(polled.body!) as { events: unknown }).events), 'with its body, to check against the schema');
+  assert.match(answered('/v1/events')!.contentType!, /^text\/event-stream/);
+});

@@ -63,6 +63,9 @@ export function recordAnswers(server: http.Server): void {
   });
 }
 
+/** The answers this process recorded so far (for the test that the recording sees every path). */
+export const recordedAnswers = (): readonly RecordedAnswer[] => recorded;
+
 function flush(): void {
   const folder = process.env.POSTLINE_TEST_ANSWERS_DIR;
   if (!folder || recorded.length === 0) return;
