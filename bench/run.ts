@@ -281,8 +281,8 @@ async function endToEnd(world: World, options: Options) {
 
 /**
  * Busy threads: the same messages (threads of ten, `busyRate` a second) delivered once to one
- * long-poller per user and once to one SSE stream per user; server CPU per delivered event of
- * each, beyond the CPU of the sends alone (measured first, with nobody receiving).
+ * long-poller per user and once to one SSE stream per user; server CPU (both instances, the sends
+ * included: they are the same in both runs) per delivered event of each, after a warm-up.
  */
 async function busyThreads(world: World, options: Options) {
   const users = world.users.slice(0, options.pollers);
@@ -298,11 +298,12 @@ async function busyThreads(world: World, options: Options) {
     const outcome = await sender.call<{ acked: Record<string, number[]> }>('rate', { targets, perSecond: options.busyRate, durationMs });
     const sent = Object.values(outcome.acked).flat().length;
     // Every member of a thread who is one of the receivers gets each of its messages.
-    const expected = label === 'sends only' ? 0 : groups.reduce((total, group) => total + (outcome.acked[group.threadId]?.length ?? 0) * receiversIn(group), 0);
+    const expected = groups.reduce((total, group) => total + (outcome.acked[group.threadId]?.length ?? 0) * receiversIn(group), 0);
     await waitUntil(async () => (await delivered()) - before.delivered >= expected, 30_000);
     return { cpuSeconds: totalCpu(world.pids) - before.cpu, sent, delivered: (await delivered()) - before.delivered };
   };
-  const sendsOnly = await measure('sends only', async () => 0);
+  // Warm-up (JIT, connection pools), nobody receiving.
+  await sender.call('rate', { targets, perSecond: options.busyRate, durationMs: 2000 });
 
   const pollers = Worker.start('workers/pollers.ts');
   const cursor = await headCursor(world.urls[0]!, users[0]!);
@@ -321,13 +322,11 @@ async function busyThreads(world: World, options: Options) {
   streams.stop();
   sender.stop();
 
-  const perDelivery = (run: { cpuSeconds: number; delivered: number; sent: number }) =>
-    ((run.cpuSeconds - (sendsOnly.cpuSeconds * run.sent) / sendsOnly.sent) / run.delivered) * 1e6;
+  const perDelivery = (run: { cpuSeconds: number; delivered: number }) => (run.cpuSeconds / run.delivered) * 1e6;
   const pollMicros = perDelivery(byPoll);
   const sseMicros = perDelivery(bySse);
   return {
     receivers: users.length,
-    sendsOnly,
     poll: { ...byPoll, pollsPerDelivery: polls / byPoll.delivered, cpuMicrosPerDelivery: pollMicros, latency: summarize(merge([pollLatency])) },
     sse: { ...bySse, cpuMicrosPerDelivery: sseMicros, latency: summarize(merge([sseLatency])) },
     ratio: pollMicros / sseMicros,

@@ -9,17 +9,8 @@ import { describe, test } from 'node:test';
 import request from 'supertest';
 import { PASSWORD, register } from './support/api.js';
 import { createTestDatabase } from './support/database.js';
-import { spawnServer } from './support/process.js';
+import { isAlive, spawnServer } from './support/process.js';
 import { waitFor } from './support/sse.js';
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('start-up', () => {
   test('a bad setting stops the start with a one-line error and exit code 1', async () => {

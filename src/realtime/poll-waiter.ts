@@ -15,14 +15,19 @@ export type PollOutcome =
   /** The client left; there is no one to answer. */
   | { kind: 'cancelled' };
 
+/** A user whose events come at most this many coalescing windows apart is in a busy conversation. */
+export const BUSY_WINDOWS = 4;
+
 export interface PollSettings {
   /** How long to wait for the first event. */
   timeoutMs: number;
   /**
-   * After the first live event, how long to wait for more before answering (0: answer on the
-   * next turn, with whatever the rest of the feed's batch brought).
+   * In a busy conversation, how long to wait after the first live event for more before
+   * answering (0: never; otherwise the answer goes on the next turn, with the rest of the feed's batch).
    */
   coalesceMs: number;
+  /** When the user's previous poll answer with events left (performance.now()), if recently. */
+  lastAnswerAt: number | undefined;
 }
 
 /**
@@ -78,12 +83,14 @@ export class PollWaiter extends Subscription {
 
   protected send(event: Deliverable): void {
     this.collected.push(event);
-    // Answer a little later, so that the rest of a batch being dispatched comes along.
+    // Answer a little later, so that the rest of a batch being dispatched comes along; in a busy
+    // conversation (this event came soon after the last answer), wait a few ms for more.
     if (this.isLive && this.settle && !this.answerScheduled) {
       this.answerScheduled = true;
-      if (this.settings.coalesceMs > 0) {
+      const { coalesceMs, lastAnswerAt } = this.settings;
+      if (coalesceMs > 0 && lastAnswerAt !== undefined && performance.now() - lastAnswerAt < BUSY_WINDOWS * coalesceMs) {
         clearTimeout(this.timer);
-        this.timer = setTimeout(() => this.answer(), this.settings.coalesceMs);
+        this.timer = setTimeout(() => this.answer(), coalesceMs);
       } else {
         setImmediate(() => this.answer());
       }

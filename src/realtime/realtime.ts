@@ -13,7 +13,7 @@ import { EventFeed, type Resume } from './event-feed.js';
 import { Hub } from './hub.js';
 import { NotificationListener } from './listener.js';
 import { NdjsonStream } from './ndjson-stream.js';
-import { PollWaiter, type PollOutcome } from './poll-waiter.js';
+import { BUSY_WINDOWS, PollWaiter, type PollOutcome } from './poll-waiter.js';
 import { PresenceTracker } from './presence.js';
 import { SseStream } from './sse-stream.js';
 import type { StreamSettings } from './stream.js';
@@ -23,8 +23,6 @@ import type { Subscriber, SubscriberKind } from './subscriber.js';
 const SESSION_CHECK_MS = 30_000;
 /** The longest delay setTimeout takes; a later expiry is beyond any stream's lifetime anyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** A user whose last poll brought events less than this long ago is in a busy conversation. */
-const BUSY_POLLER_MS = 1000;
 
 /** End `subscriber` when its token expires; returns the cancel. No NOTIFY announces an expiry. */
 function endAtExpiry(subscriber: Subscriber, auth: AuthenticatedSession): () => void {
@@ -47,7 +45,7 @@ export class Realtime {
   private readonly ephemeral: EphemeralNotices;
   private ticker: NodeJS.Timeout | undefined;
   private lastSessionCheck = Date.now();
-  /** When each user's last poll answer with events left (for coalescing: see poll()). */
+  /** When each user's last poll answer with events left, while it may matter (for coalescing: see poll()). */
   private readonly lastPollDelivery = new Map<string, number>();
   /** Set by stop(): no new streams or polls (they would keep the drain waiting). */
   private stopping = false;
@@ -149,10 +147,10 @@ export class Realtime {
 
   /**
    * Serve `GET /v1/poll` with a cursor: answer at once with what the user missed, else wait up
-   * to `timeoutMs` for the first event. A user who got events by poll a moment ago is in a busy
-   * conversation: their poll waits `POSTLINE_POLL_COALESCE_MS` after the first event for more,
-   * so one round trip carries several. `onClientGone` is called by the route when the client
-   * leaves early.
+   * to `timeoutMs` for the first event. A user whose next event comes within a few coalescing
+   * windows of their last poll answer is in a busy conversation: their poll waits
+   * `POSTLINE_POLL_COALESCE_MS` after the first event for more, so one round trip carries
+   * several. `onClientGone` is called by the route when the client leaves early.
    */
   async poll(options: {
     auth: AuthenticatedSession;
@@ -162,8 +160,8 @@ export class Realtime {
   }): Promise<PollOutcome> {
     this.admit(options.auth, 'poll');
     const userId = options.auth.user.id;
-    const busy = performance.now() - (this.lastPollDelivery.get(userId) ?? -Infinity) < BUSY_POLLER_MS;
-    const settings = { timeoutMs: options.timeoutMs, coalesceMs: busy ? this.config.pollCoalesceMs : 0 };
+    const coalesceMs = this.config.pollCoalesceMs;
+    const settings = { timeoutMs: options.timeoutMs, coalesceMs, lastAnswerAt: this.lastPollDelivery.get(userId) };
     const waiter = new PollWaiter(userId, options.auth.sessionId, options.cursor, this.feed.cursor, () => this.feed.cursor, settings, this.logger);
     const unregister = this.register(waiter, options.auth);
     options.onClientGone(() => waiter.cancel());
@@ -171,7 +169,7 @@ export class Realtime {
       const outcome = await waiter.wait(this.feed);
       if (outcome.kind === 'events' && outcome.events.length > 0) {
         this.metrics.delivered('poll', outcome.events.length);
-        this.lastPollDelivery.set(userId, performance.now());
+        if (coalesceMs > 0) this.lastPollDelivery.set(userId, performance.now());
       }
       return outcome;
     } finally {
@@ -220,7 +218,8 @@ export class Realtime {
   /** The slow periodic tick: catch up in case a NOTIFY was lost, and re-check tokens now and then. */
   private async tick(): Promise<void> {
     const now = performance.now();
-    for (const [userId, at] of this.lastPollDelivery) if (now - at >= BUSY_POLLER_MS) this.lastPollDelivery.delete(userId);
+    const busyWithin = BUSY_WINDOWS * this.config.pollCoalesceMs;
+    for (const [userId, at] of this.lastPollDelivery) if (now - at >= busyWithin) this.lastPollDelivery.delete(userId);
     await this.feed.catchUp();
     await this.feed.refreshBounds().catch((error: unknown) => this.logger.warn({ err: error }, 'reading the event log bounds failed'));
     if (Date.now() - this.lastSessionCheck < SESSION_CHECK_MS) return;

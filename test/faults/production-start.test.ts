@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { register } from '../support/api.js';
 import { metricValue, scrapeMetrics } from '../support/metrics.js';
 import { poll } from '../support/poll.js';
-import { spawnServer, type ServerProcess } from '../support/process.js';
+import { isAlive, spawnServer, type ServerProcess } from '../support/process.js';
 import { waitFor } from '../support/sse.js';
 
 // The production start as the README and the Procfile give it (`npm run build`, then the web:
@@ -28,15 +28,6 @@ function webCommand(): string[] {
 before(async () => {
   await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT });
 });
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Start the production server on a fresh embedded Postgres in its own process group, with a

@@ -69,6 +69,16 @@ export function spawnServer(env: Record<string, string | undefined>, options: Sp
   return { child, output, listening, exited };
 }
 
+/** Whether a process (or, with a negative pid, any process of a group) is still there. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function untilHealthy(url: string): Promise<string> {
   for (let attempt = 0; attempt < 600; attempt++) {
     const healthy = await fetch(`${url}/healthz`).then((response) => response.ok, () => false);
