@@ -70,6 +70,19 @@ const json = (description: string, schema: z.ZodType): Success => ({ description
 const NO_THREAD = 'No such thread, or the caller is not a member.';
 const NO_MESSAGE = `${NO_THREAD} Or no such message in this thread.`;
 
+/** `POST …/seen` and `POST …/delivered`: one of the caller's two markers moves forward to `upTo`. */
+const markerOperation = (marker: 'seen' | 'delivered', summary: string) => ({
+  method: 'post' as const,
+  path: `/threads/:threadId/${marker}`,
+  summary,
+  tag: 'messages' as const,
+  auth: 'token' as const,
+  params: threadParams,
+  body: marker === 'seen' ? seenBody : deliveredBody,
+  answers: { 204: noContent('Moved (never back).') },
+  problems: { 404: NO_THREAD },
+});
+
 export const operations = {
   register: {
     method: 'post',
@@ -268,28 +281,8 @@ export const operations = {
     answers: { 204: noContent('Announced (or a repeat within 2 s, not re-sent).') },
     problems: { 404: NO_THREAD },
   },
-  seen: {
-    method: 'post',
-    path: '/threads/:threadId/seen',
-    summary: "Move the caller's read marker forward",
-    tag: 'messages',
-    auth: 'token',
-    params: threadParams,
-    body: seenBody,
-    answers: { 204: noContent('Moved (never back).') },
-    problems: { 404: NO_THREAD },
-  },
-  delivered: {
-    method: 'post',
-    path: '/threads/:threadId/delivered',
-    summary: "Move the caller's delivered marker forward: the client has the messages up to upTo",
-    tag: 'messages',
-    auth: 'token',
-    params: threadParams,
-    body: deliveredBody,
-    answers: { 204: noContent('Moved (never back).') },
-    problems: { 404: NO_THREAD },
-  },
+  seen: markerOperation('seen', "Move the caller's read marker forward"),
+  delivered: markerOperation('delivered', "Move the caller's delivered marker forward: the client has the messages up to upTo"),
   search: {
     method: 'get',
     path: '/search',
