@@ -3,8 +3,8 @@ import { z } from 'zod';
 /**
  * The JSON objects of the HTTP contract (docs/api.md), defined once: the TypeScript types are
  * inferred from these schemas, and the OpenAPI document (src/http/openapi.ts) is generated from
- * them. The objects themselves are built in SQL (sql/002_chat.sql), so answers and event payloads
- * agree; the test suite checks every answer it gets against the document.
+ * them. The objects themselves are built in SQL (sql/002_chat.sql, sql/006_chat_features.sql), so
+ * answers and event payloads agree; the test suite checks every answer it gets against the document.
  *
  * `contractComponents` names each one for the document's `components/schemas`.
  */

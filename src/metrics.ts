@@ -85,7 +85,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** Push webhook jobs finished, by outcome: sent (the host took it), failed (after every attempt), skipped (everyone had it). */
+  /** Push webhook jobs finished, by outcome: sent (the host took it), failed (after every attempt), skipped (everyone had it, or it was deleted). */
   readonly webhookJobs = new Counter({
     name: 'postline_webhook_jobs_total',
     help: 'Push webhook jobs this instance finished, by outcome (sent, failed, skipped)',

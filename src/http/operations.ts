@@ -335,7 +335,10 @@ export const operations = {
     auth: 'stream',
     query: pollQuery,
     answers: { 200: json('The events (at most 100) and the cursor to send next time.', z.object({ events: z.array(eventSchema), cursor: z.string() })) },
-    problems: { 429: 'Too many waiting polls for this user on this instance (delivery is not under the per-minute request limit).' },
+    problems: {
+      429: 'Too many waiting polls for this user on this instance (delivery is not under the per-minute request limit).',
+      503: 'The events could not be read (or the database or the host’s keys cannot be reached): poll again with the same cursor; see `Retry-After`.',
+    },
   },
   openApiDocument: {
     method: 'get',
