@@ -4,6 +4,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import { authenticate } from './http/auth.js';
 import { parseBodies } from './http/body.js';
 import type { AppContext } from './http/context.js';
+import { API_BASE } from './http/operations.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { userLimiter } from './http/rate-limit.js';
 import { requestLogger } from './http/request-log.js';
@@ -59,7 +60,7 @@ function createExpressApp(ctx: AppContext, allowOrigins: Cors): Express {
   v1.use(signInRoutes(ctx), openApiRoutes());
   v1.use(authenticate(ctx), userLimiter(ctx.counters, ctx.logger, ctx.config.rateLimitPerMin));
   v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), reactionRoutes(ctx), searchRoutes(ctx), presenceRoutes(ctx));
-  app.use('/v1', v1);
+  app.use(API_BASE, v1);
 
   app.use(notFoundHandler);
   app.use(errorHandler({ logger: ctx.logger, metrics: ctx.metrics, sseRetryMs: ctx.config.sseRetryMs }));

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { contractComponents } from '../contract.js';
-import { operations, type Operation } from './operations.js';
+import { API_BASE, operations, type Operation } from './operations.js';
 
 /**
  * The OpenAPI 3.1 document of `/v1`, generated from the route declarations (http/operations.ts)
@@ -9,7 +9,6 @@ import { operations, type Operation } from './operations.js';
  * as they are sent (zod's input side), answers as they come back (its output side).
  */
 
-const API_BASE = '/v1';
 const componentUri = (id: string) => `#/components/schemas/${id}`;
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -33,6 +33,9 @@ import {
  * from the same declarations. A new route is one more entry here.
  */
 
+/** Where the routes below are mounted. */
+export const API_BASE = '/v1';
+
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /** A success answer: its body schema (none for 204) and media types (default JSON). */

@@ -5,10 +5,13 @@ import { resolveSession, type Credentials } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { answerError, type ErrorAnswers } from '../http/problem.js';
 import { setApiHeaders } from '../http/security-headers.js';
-import { operations } from '../http/operations.js';
+import { API_BASE, operations } from '../http/operations.js';
 import { parse } from '../http/validate.js';
 
 const STREAM_TOKEN_SOURCES = { query: true, cookie: true };
+/** The two paths the lean handler takes, as the registry declares them (and documents them in the OpenAPI document). */
+const POLL_PATH = API_BASE + operations.poll.path;
+const EVENTS_PATH = API_BASE + operations.events.path;
 const RESUME_PARAMETERS = ['lastEventId', 'last_event_id', 'since'] as const;
 
 type Query = Record<string, unknown>;
@@ -82,13 +85,13 @@ export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, re
     const url = req.url ?? '';
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
-    if (path !== '/v1/poll' && path !== '/v1/events') return false;
+    if (path !== POLL_PATH && path !== EVENTS_PATH) return false;
     // Old mobile browsers cache answers; a stream replaces this with its own Cache-Control.
     setApiHeaders(res);
     res.setHeader('Cache-Control', 'no-store');
     cors(req, res, () => {
       const credentials = { headers: req.headers, query: queryStart === -1 ? {} : parseQuery(url.slice(queryStart + 1)) };
-      (path === '/v1/poll' ? poll(res, credentials) : events(req, res, credentials)).catch((error: unknown) => answerError(error, req, res, answers));
+      (path === POLL_PATH ? poll(res, credentials) : events(req, res, credentials)).catch((error: unknown) => answerError(error, req, res, answers));
     });
     return true;
   };
