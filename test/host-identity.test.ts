@@ -250,7 +250,13 @@ test('own accounts switched off: register and login are 404, postline tokens are
   assert.match(res.body.detail, /host/);
   await request(instance.url).post('/v1/sessions').send({ username: own.username, password: 'whatever1' }).expect(404);
   await request(instance.url).get('/v1/me').set(bearer(own)).expect(401);
-  await me(instance.url, await hostToken(key1, { sub: sub() })).expect(200);
+  // The lean delivery path too, by every token source.
+  await request(instance.url).get('/v1/poll').set(bearer(own)).expect(401);
+  await request(instance.url).get(`/v1/poll?access_token=${own.token}`).expect(401);
+  await request(instance.url).get('/v1/events?format=ndjson').set('Cookie', `postline_session=${own.token}`).expect(401);
+  const token = await hostToken(key1, { sub: sub() });
+  await me(instance.url, token).expect(200);
+  await request(instance.url).get(`/v1/poll?access_token=${token}`).expect(200);
 });
 
 test('host users cannot log in with a password', async () => {
