@@ -4,6 +4,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import { authenticate } from './http/auth.js';
 import { parseBodies } from './http/body.js';
 import type { AppContext } from './http/context.js';
+import { API_BASE } from './http/operations.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { userLimiter } from './http/rate-limit.js';
 import { requestLogger } from './http/request-log.js';
@@ -13,6 +14,7 @@ import { clientFileRoutes } from './routes/client-files.js';
 import { deliveryHandler } from './routes/delivery.js';
 import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { presenceRoutes } from './routes/presence.js';
 import { reactionRoutes } from './routes/reactions.js';
 import { searchRoutes } from './routes/search.js';
@@ -40,8 +42,9 @@ function corsFor(origins: string[]): Cors {
 
 /**
  * The Express application for everything but delivery. Order matters: security headers and
- * CORS first; then the probes and the browser files (client and demo page); then the API (body
- * parsing, sign-in, authentication, per-user rate limit, routes); then 404 and the one error handler.
+ * CORS first; then the probes and the browser files (client, demo page, API viewer); then the
+ * API (body parsing, sign-in, the OpenAPI document, authentication, per-user rate limit, routes);
+ * then 404 and the one error handler.
  */
 function createExpressApp(ctx: AppContext, allowOrigins: Cors): Express {
   const app = express();
@@ -54,10 +57,10 @@ function createExpressApp(ctx: AppContext, allowOrigins: Cors): Express {
 
   const v1 = express.Router();
   v1.use(noStore, ...parseBodies());
-  v1.use(signInRoutes(ctx));
-  v1.use(authenticate(ctx.sessions), userLimiter(ctx.counters, ctx.logger, ctx.config.rateLimitPerMin));
+  v1.use(signInRoutes(ctx), openApiRoutes());
+  v1.use(authenticate(ctx), userLimiter(ctx.counters, ctx.logger, ctx.config.rateLimitPerMin));
   v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), reactionRoutes(ctx), searchRoutes(ctx), presenceRoutes(ctx));
-  app.use('/v1', v1);
+  app.use(API_BASE, v1);
 
   app.use(notFoundHandler);
   app.use(errorHandler({ logger: ctx.logger, metrics: ctx.metrics, sseRetryMs: ctx.config.sseRetryMs }));

@@ -1,4 +1,15 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+
+/** Signature algorithms a host's key pair may use (HS256 is for POSTLINE_JWT_SECRET only). */
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+/** A Standard Webhooks signing secret: `whsec_` and the base64 of at least 24 random bytes. */
+function isWebhookSecret(value: string): boolean {
+  const base64 = value.startsWith('whsec_') ? value.slice('whsec_'.length) : '';
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(base64) && Buffer.from(base64, 'base64').length >= 24;
+}
 
 /** A non-negative whole number given as an environment string. */
 const wholeNumber = (min: number, max: number) =>
@@ -56,6 +67,32 @@ const envSchema = z.object({
   POSTLINE_RECENT_EVENTS_KB: wholeNumber(0, 4 * 1024 * 1024).default(4096),
   POSTLINE_RETENTION_DAYS: wholeNumber(1, 36_500).default(30),
   POSTLINE_SHUTDOWN_TIMEOUT_MS: wholeNumber(100, 600_000).default(10_000),
+  POSTLINE_OWN_ACCOUNTS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
+  POSTLINE_JWT_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  POSTLINE_JWT_PUBLIC_KEY: z.string().optional(),
+  POSTLINE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  POSTLINE_JWT_ISSUER: z.string().optional(),
+  POSTLINE_JWT_AUDIENCE: z.string().optional(),
+  POSTLINE_JWT_ALGORITHMS: z
+    .string()
+    .default('RS256,ES256')
+    .transform((value) => value.split(',').map((alg) => alg.trim()))
+    .pipe(z.array(z.enum(ASYMMETRIC_ALGORITHMS, { error: `must list algorithms of ${ASYMMETRIC_ALGORITHMS.join(', ')}` })).min(1)),
+  POSTLINE_JWT_CLOCK_SKEW_S: wholeNumber(0, 300).default(30),
+  POSTLINE_JWT_NAME_CLAIM: z.string().min(1).default('name'),
+  POSTLINE_JWKS_TIMEOUT_MS: wholeNumber(100, 60_000).default(3000),
+  POSTLINE_JWKS_CACHE_MS: wholeNumber(1000, 24 * 3600_000).default(600_000),
+  POSTLINE_JWKS_COOLDOWN_MS: wholeNumber(0, 3600_000).default(30_000),
+  POSTLINE_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  POSTLINE_WEBHOOK_SECRET: z
+    .string()
+    .refine(isWebhookSecret, 'must be a Standard Webhooks secret: whsec_ followed by base64 (at least 24 bytes)')
+    .optional(),
+  POSTLINE_WEBHOOK_GRACE_MS: wholeNumber(0, 3600_000).default(10_000),
+  POSTLINE_WEBHOOK_TIMEOUT_MS: wholeNumber(100, 60_000).default(5000),
+  POSTLINE_WEBHOOK_MAX_ATTEMPTS: wholeNumber(1, 100).default(8),
+  POSTLINE_WEBHOOK_RETRY_MS: wholeNumber(10, 3600_000).default(5000),
+  POSTLINE_WEBHOOK_POLL_MS: wholeNumber(10, 60_000).default(1000),
 });
 
 export type Config = ReturnType<typeof toConfig>;
@@ -71,6 +108,78 @@ function parseTrustProxy(value: string): boolean | number | string {
   if (/^\d+$/.test(value)) return Number(value);
   return value; // "loopback", a list of addresses/subnets: handed to Express as is
 }
+
+/** Where the host's signing keys come from: exactly one of a JWKS URL, a PEM public key, an HS256 secret. */
+export type HostKeySource =
+  | { kind: 'jwks'; url: URL; timeoutMs: number; cacheMs: number; cooldownMs: number }
+  | { kind: 'public-key'; key: KeyObject }
+  | { kind: 'secret'; secret: string };
+
+/** PEM text (with `\n` escapes allowed, for one-line environment files) or the path of a PEM file. */
+function readPem(value: string): string {
+  const text = value.trimStart().startsWith('-----BEGIN') ? value : readFileSync(value, 'utf8');
+  return text.replace(/\\n/g, '\n');
+}
+
+/** Host JWT identity (undefined: off). Checked here: one key source, issuer and audience with it. */
+function hostIdentity(env: z.infer<typeof envSchema>) {
+  const sources = (['POSTLINE_JWT_JWKS_URL', 'POSTLINE_JWT_PUBLIC_KEY', 'POSTLINE_JWT_SECRET'] as const).filter((name) => env[name] !== undefined);
+  if (sources.length === 0) {
+    if (env.POSTLINE_OWN_ACCOUNTS === 'false') throw new ConfigError('invalid POSTLINE_OWN_ACCOUNTS: false needs a host JWT key (POSTLINE_JWT_JWKS_URL, _PUBLIC_KEY or _SECRET)');
+    return undefined;
+  }
+  if (sources.length > 1) throw new ConfigError(`invalid ${sources[1]}: set only one of ${sources.join(', ')}`);
+  for (const name of ['POSTLINE_JWT_ISSUER', 'POSTLINE_JWT_AUDIENCE'] as const) {
+    if (!env[name]) throw new ConfigError(`invalid ${name}: is required with ${sources[0]}`);
+  }
+  let keys: HostKeySource;
+  if (env.POSTLINE_JWT_JWKS_URL !== undefined) {
+    keys = {
+      kind: 'jwks',
+      url: new URL(env.POSTLINE_JWT_JWKS_URL),
+      timeoutMs: env.POSTLINE_JWKS_TIMEOUT_MS,
+      cacheMs: env.POSTLINE_JWKS_CACHE_MS,
+      cooldownMs: env.POSTLINE_JWKS_COOLDOWN_MS,
+    };
+  } else if (env.POSTLINE_JWT_PUBLIC_KEY !== undefined) {
+    let key: KeyObject;
+    try {
+      key = createPublicKey(readPem(env.POSTLINE_JWT_PUBLIC_KEY));
+    } catch {
+      throw new ConfigError('invalid POSTLINE_JWT_PUBLIC_KEY: must be a PEM public key, or the path of a readable PEM file');
+    }
+    keys = { kind: 'public-key', key };
+  } else {
+    keys = { kind: 'secret', secret: env.POSTLINE_JWT_SECRET! };
+  }
+  return {
+    keys,
+    issuer: env.POSTLINE_JWT_ISSUER!,
+    audience: env.POSTLINE_JWT_AUDIENCE!,
+    algorithms: keys.kind === 'secret' ? ['HS256'] : env.POSTLINE_JWT_ALGORITHMS,
+    clockSkewSeconds: env.POSTLINE_JWT_CLOCK_SKEW_S,
+    nameClaim: env.POSTLINE_JWT_NAME_CLAIM,
+  };
+}
+
+export type HostIdentitySettings = NonNullable<ReturnType<typeof hostIdentity>>;
+
+/** The push webhook (undefined: off); the secret is required with the URL. */
+function pushWebhook(env: z.infer<typeof envSchema>) {
+  if (env.POSTLINE_WEBHOOK_URL === undefined) return undefined;
+  if (env.POSTLINE_WEBHOOK_SECRET === undefined) throw new ConfigError('invalid POSTLINE_WEBHOOK_SECRET: is required with POSTLINE_WEBHOOK_URL');
+  return {
+    url: new URL(env.POSTLINE_WEBHOOK_URL),
+    secret: env.POSTLINE_WEBHOOK_SECRET,
+    graceMs: env.POSTLINE_WEBHOOK_GRACE_MS,
+    timeoutMs: env.POSTLINE_WEBHOOK_TIMEOUT_MS,
+    maxAttempts: env.POSTLINE_WEBHOOK_MAX_ATTEMPTS,
+    retryMs: env.POSTLINE_WEBHOOK_RETRY_MS,
+    pollMs: env.POSTLINE_WEBHOOK_POLL_MS,
+  };
+}
+
+export type WebhookSettings = NonNullable<ReturnType<typeof pushWebhook>>;
 
 function toConfig(env: z.infer<typeof envSchema>) {
   return {
@@ -107,6 +216,12 @@ function toConfig(env: z.infer<typeof envSchema>) {
     recentEventsBytes: env.POSTLINE_RECENT_EVENTS_KB * 1024,
     retentionMs: env.POSTLINE_RETENTION_DAYS * 24 * 3600_000,
     shutdownTimeoutMs: env.POSTLINE_SHUTDOWN_TIMEOUT_MS,
+    /** Register and log in with postline's own accounts (and accept their tokens). */
+    ownAccounts: env.POSTLINE_OWN_ACCOUNTS === 'true',
+    /** The host application's JWTs, when configured. */
+    hostIdentity: hostIdentity(env),
+    /** The push webhook for recipients who did not receive a message, when configured. */
+    webhook: pushWebhook(env),
   };
 }
 

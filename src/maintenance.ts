@@ -1,16 +1,19 @@
 import type { Pool } from 'pg';
 import type { Logger } from './log.js';
 import { pruneEvents } from './store/events.js';
+import { deleteFinishedJobs } from './store/push-jobs.js';
 import { deleteExpiredHits } from './store/rate-limits.js';
 import { deleteExpiredSessions } from './store/sessions.js';
 import { deleteStaleTyping } from './store/typing.js';
 
 const PRUNE_BATCH = 5000;
+/** Finished push jobs are kept this long (to look into what was sent or failed). */
+const FINISHED_JOBS_KEPT_MS = 7 * 24 * 3600_000;
 
 /**
  * Housekeeping every instance runs now and then: retention of the event log (in small batches,
  * so no delete holds locks for long), expired sessions, spent rate-limit windows, old typing
- * states. Safe to run on several instances at once.
+ * states, push jobs finished a week ago. Safe to run on several instances at once.
  */
 export class Maintenance {
   private timer: NodeJS.Timeout | undefined;
@@ -55,7 +58,8 @@ export class Maintenance {
       const sessions = await deleteExpiredSessions(this.pool);
       const rateLimits = await deleteExpiredHits(this.pool);
       const typing = await deleteStaleTyping(this.pool);
-      this.logger.info({ events, sessions, rateLimits, typing }, 'maintenance pass done');
+      const pushJobs = await deleteFinishedJobs(this.pool, FINISHED_JOBS_KEPT_MS);
+      this.logger.info({ events, sessions, rateLimits, typing, pushJobs }, 'maintenance pass done');
     } catch (error) {
       this.logger.warn({ err: error }, 'maintenance pass failed');
     }

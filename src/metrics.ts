@@ -85,8 +85,36 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** @param sources - Values read at scrape time; `unsentStreamBytes` comes from the hub. */
-  constructor(sources: { unsentStreamBytes: () => number }) {
+  /** Push webhook jobs finished, by outcome: sent (the host took it), failed (after every attempt), skipped (everyone had it, or it was deleted). */
+  readonly webhookJobs = new Counter({
+    name: 'postline_webhook_jobs_total',
+    help: 'Push webhook jobs this instance finished, by outcome (sent, failed, skipped)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookAttemptsFailed = new Counter({
+    name: 'postline_webhook_attempts_failed_total',
+    help: 'Push webhook deliveries that failed (an error status, no answer in time, unreachable); retried with backoff',
+    registers: [this.registry],
+  });
+
+  /** Read at each scrape (from Postgres: the same on every instance). */
+  readonly webhookPending: Gauge;
+
+  /**
+   * @param sources - Values read at scrape time: `unsentStreamBytes` from the hub,
+   * `pendingWebhookJobs` from Postgres.
+   */
+  constructor(sources: { unsentStreamBytes: () => number; pendingWebhookJobs: () => Promise<number> }) {
+    this.webhookPending = new Gauge({
+      name: 'postline_webhook_jobs_pending',
+      help: 'Push webhook jobs not yet finished (in their grace period, or waiting to be retried), on all instances',
+      registers: [this.registry],
+      async collect() {
+        this.set(await sources.pendingWebhookJobs().catch(() => Number.NaN));
+      },
+    });
     this.unsentStreamBytes = new Gauge({
       name: 'postline_stream_unsent_bytes',
       help: 'Bytes written to open streams that their clients have not taken yet (bounded per stream by POSTLINE_SLOW_CONSUMER_BYTES)',
@@ -99,6 +127,7 @@ export class Metrics {
     // Every series exists from the start, so dashboards and rate() see zeros rather than gaps.
     for (const kind of ['stream', 'poll']) this.subscribers.set({ kind }, 0);
     for (const limit of ['user', 'sign-in', 'login-failures', 'streams', 'polls'] satisfies LimitName[]) this.rateLimited.inc({ limit }, 0);
+    for (const outcome of ['sent', 'failed', 'skipped']) this.webhookJobs.inc({ outcome }, 0);
   }
 
   /** The exposition text and its content type. */

@@ -8,8 +8,11 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { SharedCounters } from './limits/shared-counters.js';
 import { Maintenance } from './maintenance.js';
+import { HostIdentity } from './auth/host-identity.js';
 import { SessionCache } from './auth/session-cache.js';
 import { Realtime } from './realtime/realtime.js';
+import { WebhookDispatcher } from './push/webhook-dispatcher.js';
+import { pendingJobCount, setPushSettings } from './store/push-jobs.js';
 import { SendQueue } from './store/send-queue.js';
 
 export interface Instance {
@@ -35,7 +38,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   const pool = createPool(databaseUrl, { size: config.dbPoolSize, statementTimeoutMs: config.statementTimeoutMs }, logger);
   const sendQueue = new SendQueue(pool);
   // The metrics read the hub at scrape time, and the real-time side reports to the metrics.
-  const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes() });
+  const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes(), pendingWebhookJobs: () => pendingJobCount(pool) });
   const sessions: SessionCache = new SessionCache(pool, () => realtime.listening, config.sessionCacheMs);
   const realtime = new Realtime(config, pool, databaseUrl, metrics, sessions, logger);
   await realtime.start();
@@ -43,6 +46,9 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   counters.start();
   const maintenance = new Maintenance(pool, config.retentionMs, logger, () => realtime.feed.refreshBounds());
   maintenance.start();
+  // Every instance says whether messages get push jobs from now on (all share one configuration).
+  const webhooks = config.webhook && new WebhookDispatcher(pool, config.webhook, metrics, logger);
+  await (webhooks ? webhooks.start() : setPushSettings(pool, false, 0));
   /** Set by stop(): the instance is draining and must get no new work. */
   let draining = false;
   const handle = createRequestHandler({
@@ -53,6 +59,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     realtime,
     metrics,
     sessions,
+    hostIdentity: config.hostIdentity && new HostIdentity(config.hostIdentity, pool, logger),
     counters,
     isReady: async () => {
       if (draining || !realtime.listening) return false;
@@ -102,6 +109,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
       // Streams end (clients resume elsewhere with their last id) and waiting polls answer now.
       await realtime.stop();
       await maintenance.stop();
+      await webhooks?.stop();
       await closed;
       clearInterval(closeIdle);
       await sendQueue.drain();

@@ -75,10 +75,12 @@ test('event ids commit in increasing order: a reader tailing `id > last` never s
   const tail = (async () => {
     let last = start;
     while (writing || seen.length < 200) {
+      // Only a read that began after the last commit may end the tail by finding nothing.
+      const writersDone = !writing;
       const { rows } = await reader.query<{ id: string }>('SELECT id FROM events WHERE id > $1 ORDER BY id', [last]);
       for (const row of rows) seen.push(row.id);
       if (rows.length) last = rows[rows.length - 1]!.id;
-      if (!writing && rows.length === 0) break;
+      if (writersDone && rows.length === 0) break;
     }
   })();
   await Promise.all(Array.from({ length: 8 }, (_, n) => writer(n)));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import request from 'supertest';
-import type { Message } from '../src/store/messages.js';
+import type { Message } from '../src/contract.js';
 import { bearer, createPair, createThread, register, sendMessage, type TestUser } from './support/api.js';
 import { useInstances } from './support/fixture.js';
 import { openStream, waitFor } from './support/sse.js';

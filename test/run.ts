@@ -5,6 +5,9 @@
  *
  * Usage: tsx test/run.ts [--test-name-pattern=…] [folder | file.test.ts …]
  * (default: every test/*.test.ts; a folder: every *.test.ts in it, e.g. test/e2e)
+ *
+ * Then every answer the test instances gave is checked against the OpenAPI document
+ * (support/conformance.ts): a route, status or shape the document lacks fails the run.
  */
 import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -14,6 +17,8 @@ import pg from 'pg';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/db/embedded-postgres.js';
 import { migrate } from '../src/db/migrate.js';
 import { createLogger } from '../src/log.js';
+import { openApiDocument } from '../src/http/openapi.js';
+import { checkAnswers, readRecordedAnswers } from './support/conformance.js';
 import { databaseUrlFor } from './support/database.js';
 
 const logger = createLogger(process.env.POSTLINE_TEST_LOG_LEVEL ?? 'warn');
@@ -36,6 +41,18 @@ async function testFiles(): Promise<string[]> {
   return files.flat();
 }
 
+/**
+ * Check the recorded answers against the document; prints what it found (for the whole suite, also
+ * the operations no answer exercised), returns whether all conform.
+ */
+async function checkConformance(answersDir: string, wholeSuite: boolean): Promise<boolean> {
+  const report = checkAnswers(openApiDocument(), await readRecordedAnswers(answersDir));
+  console.log(`\nOpenAPI conformance: ${report.checked} answers to /v1 checked against the document, ${report.violations.size} kinds of violation`);
+  for (const [violation, { count, example }] of report.violations) console.log(`  ✖ ${violation} (${count}×), e.g. ${example}`);
+  if (wholeSuite && report.unexercised.length > 0) console.log(`  operations no answer exercised: ${report.unexercised.join(', ')}`);
+  return report.violations.size === 0;
+}
+
 async function main(): Promise<number> {
   let embedded: RunningPostgres | undefined;
   let clusterDir: string | undefined;
@@ -53,6 +70,7 @@ async function main(): Promise<number> {
     adminUrl = embedded.url;
   }
   const template = `postline_test_template_${process.pid}`;
+  const answersDir = await mkdtemp(path.join(tmpdir(), 'postline-answers-'));
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
@@ -65,7 +83,7 @@ async function main(): Promise<number> {
       ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', `--test-timeout=${process.env.POSTLINE_TEST_TIMEOUT_MS ?? 180000}`, ...runnerFlags, ...(await testFiles())],
       {
         stdio: 'inherit',
-        env: { ...process.env, POSTLINE_TEST_ADMIN_URL: adminUrl, POSTLINE_TEST_TEMPLATE: template },
+        env: { ...process.env, POSTLINE_TEST_ADMIN_URL: adminUrl, POSTLINE_TEST_TEMPLATE: template, POSTLINE_TEST_ANSWERS_DIR: answersDir },
       },
     );
     // A Ctrl-C or SIGTERM ends the tests, and then the clean-up below still runs (the embedded
@@ -73,11 +91,14 @@ async function main(): Promise<number> {
     const stopTests = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', stopTests).on('SIGTERM', stopTests);
     // node --test exits 1 when any test failed or was cancelled; a signal or a crash is a failure too.
-    return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+    const code = await new Promise<number>((resolve) => child.on('exit', (exitCode) => resolve(exitCode ?? 1)));
+    const conforms = await checkConformance(answersDir, process.argv.slice(2).every((arg) => arg.startsWith('--')));
+    return code === 0 && !conforms ? 1 : code;
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`).catch(() => {});
     await admin.end();
     await embedded?.stop();
+    await rm(answersDir, { recursive: true, force: true });
     if (clusterDir) await rm(clusterDir, { recursive: true, force: true });
   }
 }

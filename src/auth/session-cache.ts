@@ -33,13 +33,19 @@ export class SessionCache {
     private readonly ttlMs = 1000,
   ) {}
 
-  /** The live session of a token hash, or undefined. */
-  async find(tokenHash: Buffer): Promise<AuthenticatedSession | undefined> {
+  /**
+   * The live session of a token hash, or undefined. `lookup` finds it when it is not cached;
+   * the default reads our `sessions` table (a host JWT brings its own: verify and map the user).
+   */
+  async find(
+    tokenHash: Buffer,
+    lookup: () => Promise<AuthenticatedSession | undefined> = () => findSession(this.pool, tokenHash),
+  ): Promise<AuthenticatedSession | undefined> {
     const key = tokenHash.toString('base64');
     const now = Date.now();
     const entry = this.entries.get(key);
     if (entry && entry.until > now && entry.session.expiresAt.getTime() > now && this.isTrusted()) return entry.session;
-    const session = await findSession(this.pool, tokenHash);
+    const session = await lookup();
     if (session && this.ttlMs > 0 && this.isTrusted()) {
       if (this.entries.size >= SWEEP_AT) this.sweep(now);
       this.entries.set(key, { session, until: now + this.ttlMs });

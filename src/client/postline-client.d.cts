@@ -2,11 +2,11 @@
 
 declare namespace Postline {
   /** The contract's shapes, as the server defines them. */
-  type User = import('../store/users.js', { with: { 'resolution-mode': 'import' } }).User;
-  type Message = import('../store/messages.js', { with: { 'resolution-mode': 'import' } }).Message;
-  type Thread = import('../store/threads.js', { with: { 'resolution-mode': 'import' } }).Thread;
-  type Receipt = import('../store/threads.js', { with: { 'resolution-mode': 'import' } }).Receipt;
-  type SearchResult = import('../store/search.js', { with: { 'resolution-mode': 'import' } }).SearchResult;
+  type User = import('../contract.js', { with: { 'resolution-mode': 'import' } }).User;
+  type Message = import('../contract.js', { with: { 'resolution-mode': 'import' } }).Message;
+  type Thread = import('../contract.js', { with: { 'resolution-mode': 'import' } }).Thread;
+  type Receipt = import('../contract.js', { with: { 'resolution-mode': 'import' } }).Receipt;
+  type SearchResult = import('../contract.js', { with: { 'resolution-mode': 'import' } }).SearchResult;
   /** Data of `seen` and `delivered` events. */
   interface MarkerMoved {
     userId: string;

@@ -1,10 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseCookie } from 'cookie';
 import type { Request, RequestHandler, Response } from 'express';
-import type { SessionCache } from '../auth/session-cache.js';
+import { HostKeysUnavailable, HostTokenRejected, looksLikeJwt } from '../auth/host-identity.js';
 import { hashToken, looksLikeToken } from '../auth/tokens.js';
-import { UnauthorizedProblem } from '../errors.js';
+import { ServiceUnavailableProblem, UnauthorizedProblem } from '../errors.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
+import type { AppContext } from './context.js';
 
 /** The HttpOnly cookie login and register set; honoured on the two stream endpoints only (no CSRF). */
 const SESSION_COOKIE = 'postline_session';
@@ -48,19 +49,39 @@ function presentedToken(credentials: Credentials, sources: TokenSources): string
   return undefined;
 }
 
-/** Resolve the caller's session from a token, or throw 401. */
-export async function resolveSession(sessions: SessionCache, credentials: Credentials, sources: TokenSources): Promise<AuthenticatedSession> {
+/**
+ * Who may present which tokens: our own session tokens (unless POSTLINE_OWN_ACCOUNTS is off) and
+ * the host's JWTs (when configured).
+ */
+export type Identities = Pick<AppContext, 'sessions' | 'hostIdentity'> & { config: Pick<AppContext['config'], 'ownAccounts'> };
+
+/** The session of a postline token or a host JWT (looked up at most once a moment, see SessionCache). */
+async function sessionOf(identities: Identities, token: string): Promise<AuthenticatedSession | undefined> {
+  if (looksLikeToken(token)) return identities.config.ownAccounts ? identities.sessions.find(hashToken(token)) : undefined;
+  const host = identities.hostIdentity;
+  if (!host || !looksLikeJwt(token)) return undefined;
+  try {
+    return await identities.sessions.find(hashToken(token), () => host.authenticate(token));
+  } catch (error) {
+    if (error instanceof HostTokenRejected) throw new UnauthorizedProblem(`The access token is not accepted: ${error.reason}.`, true);
+    if (error instanceof HostKeysUnavailable) throw new ServiceUnavailableProblem("The host's signing keys cannot be fetched right now; retry shortly.");
+    throw error;
+  }
+}
+
+/** Resolve the caller's session from a token, or throw 401 (503 when the host's keys are out of reach). */
+export async function resolveSession(identities: Identities, credentials: Credentials, sources: TokenSources): Promise<AuthenticatedSession> {
   const token = presentedToken(credentials, sources);
   if (token === undefined) throw new UnauthorizedProblem();
-  const session = looksLikeToken(token) ? await sessions.find(hashToken(token)) : undefined;
+  const session = await sessionOf(identities, token);
   if (!session) throw new UnauthorizedProblem('The access token is invalid, expired or revoked.', true);
   return session;
 }
 
 /** Middleware: 401 unless the request carries a live token; sets `req.auth`. */
-export function authenticate(sessions: SessionCache): RequestHandler {
+export function authenticate(identities: Identities): RequestHandler {
   return async (req, _res, next) => {
-    req.auth = await resolveSession(sessions, req, { query: false, cookie: false });
+    req.auth = await resolveSession(identities, req, { query: false, cookie: false });
     next();
   };
 }

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { HostIdentity } from '../auth/host-identity.js';
 import type { SessionCache } from '../auth/session-cache.js';
 import type { Config } from '../config.js';
 import type { SharedCounters } from '../limits/shared-counters.js';
@@ -19,6 +20,8 @@ export interface AppContext {
   counters: SharedCounters;
   /** Token lookups (shared with the real-time side, which hears of revocations). */
   sessions: SessionCache;
+  /** The host application's JWTs, when configured (POSTLINE_JWT_*). */
+  hostIdentity: HostIdentity | undefined;
   /** True when Postgres answers and the LISTEN connection is up. */
   isReady: () => Promise<boolean>;
 }

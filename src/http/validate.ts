@@ -81,13 +81,22 @@ export const loginBody = z.object({
   password: z.string({ error: must('must be a string') }).max(1024, 'is too long'),
 });
 
-export const userLookupQuery = z.object({ username });
-
-/** `GET /v1/users?q=`: a prefix of a username or of words of a display name (not with ?username=). */
-export const peopleSearchQuery = z.object({
-  q: text(1, 64),
-  username: z.never({ error: 'send either username (exact) or q (search), not both' }).optional(),
-});
+/**
+ * `GET /v1/users`: `username` is the exact lookup; `q` searches people (a prefix of a username or
+ * of words of a display name). One of the two, not both.
+ */
+export const findUsersQuery = z
+  .object({
+    username: username.optional(),
+    q: text(1, 64).optional(),
+  })
+  .superRefine((query, ctx) => {
+    if (query.username !== undefined && query.q !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['username'], message: 'send either username (exact) or q (search), not both' });
+    } else if (query.username === undefined && query.q === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['username'], message: 'is required (or q, to search people)' });
+    }
+  });
 
 export const createThreadBody = z.object({
   // A form body sends a single member as a plain string.
@@ -164,6 +173,13 @@ export const eventCursor = z
 
 export const streamQuery = z.object({
   format: z.enum(['sse', 'ndjson'], { error: 'must be sse or ndjson' }).default('sse'),
+});
+
+/** Every query parameter of `GET /v1/events`: the format and the resume points besides the Last-Event-ID header. */
+export const eventsQuery = streamQuery.extend({
+  lastEventId: eventCursor.optional(),
+  last_event_id: eventCursor.optional(),
+  since: eventCursor.optional(),
 });
 
 export const pollQuery = z.object({

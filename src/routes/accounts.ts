@@ -1,18 +1,32 @@
 import { Router, type Request, type Response } from 'express';
+import { HOST_SESSION_PREFIX } from '../auth/host-identity.js';
 import { PasswordHasher } from '../auth/passwords.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
-import { ConflictProblem, UnauthorizedProblem } from '../errors.js';
+import { ConflictProblem, NotFoundProblem, UnauthorizedProblem } from '../errors.js';
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { authAttemptLimiter } from '../http/rate-limit.js';
-import { loginBody, parse, peopleSearchQuery, registerBody, userLookupQuery } from '../http/validate.js';
+import { operations, route } from '../http/operations.js';
+import { parse } from '../http/validate.js';
 import { LoginFailureLimit } from '../limits/login-failures.js';
 import { deleteSession, insertSession } from '../store/sessions.js';
-import { findCredentials, findUsersByUsername, insertUser, searchUsers, type User } from '../store/users.js';
+import type { User } from '../contract.js';
+import { findCredentials, findUsersByUsername, insertUser, searchUsers } from '../store/users.js';
 
-/** POST /v1/users and POST /v1/sessions: public, behind the sign-in rate limit. */
+/**
+ * POST /v1/users and POST /v1/sessions: public, behind the sign-in rate limit. With own accounts
+ * switched off (POSTLINE_OWN_ACCOUNTS=false) both answer 404: users sign in with the host.
+ */
 export function signInRoutes(ctx: AppContext): Router {
   const router = Router();
+  if (!ctx.config.ownAccounts) {
+    const switchedOff = () => {
+      throw new NotFoundProblem('Own accounts are switched off here: sign in with the host application.');
+    };
+    route(router, operations.register, switchedOff);
+    route(router, operations.login, switchedOff);
+    return router;
+  }
   const limitAttempts = authAttemptLimiter(ctx.counters, ctx.logger, ctx.config.authRateLimitPerMin);
   const passwords = new PasswordHasher(ctx.config.scryptCostLog2);
   const loginFailures = new LoginFailureLimit(ctx.pool, ctx.config.loginFailuresPerMin);
@@ -24,8 +38,8 @@ export function signInRoutes(ctx: AppContext): Router {
     res.status(201).json({ user, token });
   }
 
-  router.post('/users', limitAttempts, async (req, res) => {
-    const input = parse(registerBody, req.body);
+  route(router, operations.register, limitAttempts, async (req, res) => {
+    const input = parse(operations.register.body, req.body);
     const user = await insertUser(ctx.pool, {
       username: input.username,
       displayName: input.displayName ?? input.username,
@@ -35,8 +49,8 @@ export function signInRoutes(ctx: AppContext): Router {
     await startSession(req, res, user);
   });
 
-  router.post('/sessions', limitAttempts, async (req, res) => {
-    const input = parse(loginBody, req.body);
+  route(router, operations.login, limitAttempts, async (req, res) => {
+    const input = parse(operations.login.body, req.body);
     await loginFailures.reserve(input.username);
     const found = await findCredentials(ctx.pool, input.username);
     const valid = await passwords.verify(input.password, found?.passwordHash);
@@ -52,8 +66,11 @@ export function signInRoutes(ctx: AppContext): Router {
 export function accountRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  router.delete('/sessions/current', async (req, res) => {
+  route(router, operations.logout, async (req, res) => {
     const { sessionId } = requireAuth(req);
+    if (sessionId.startsWith(HOST_SESSION_PREFIX)) {
+      throw new ConflictProblem('A host token cannot be revoked here: it ends at its exp. Sign out in the host application.');
+    }
     await deleteSession(ctx.pool, sessionId);
     ctx.sessions.forget(sessionId); // other instances forget it on the revocation NOTIFY
 
@@ -61,19 +78,14 @@ export function accountRoutes(ctx: AppContext): Router {
     res.status(204).end();
   });
 
-  router.get('/me', (req, res) => {
+  route(router, operations.me, (req, res) => {
     res.json({ user: requireAuth(req).user });
   });
 
-  // ?q= searches people by prefix; otherwise ?username= is the exact lookup.
-  router.get('/users', async (req, res) => {
-    if (req.query.q !== undefined) {
-      const { q } = parse(peopleSearchQuery, req.query);
-      res.json({ users: await searchUsers(ctx.pool, q) });
-      return;
-    }
-    const { username } = parse(userLookupQuery, req.query);
-    res.json({ users: await findUsersByUsername(ctx.pool, username) });
+  // ?username= is the exact lookup; ?q= searches people by prefix.
+  route(router, operations.findUsers, async (req, res) => {
+    const { username, q } = parse(operations.findUsers.query, req.query);
+    res.json({ users: q === undefined ? await findUsersByUsername(ctx.pool, username!) : await searchUsers(ctx.pool, q) });
   });
 
   return router;

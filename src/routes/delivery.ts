@@ -5,9 +5,13 @@ import { resolveSession, type Credentials } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { answerError, type ErrorAnswers } from '../http/problem.js';
 import { setApiHeaders } from '../http/security-headers.js';
-import { eventCursor, parse, pollQuery, streamQuery } from '../http/validate.js';
+import { API_BASE, operations } from '../http/operations.js';
+import { parse } from '../http/validate.js';
 
 const STREAM_TOKEN_SOURCES = { query: true, cookie: true };
+/** The two paths the lean handler takes, as the registry declares them (and documents them in the OpenAPI document). */
+const POLL_PATH = API_BASE + operations.poll.path;
+const EVENTS_PATH = API_BASE + operations.events.path;
 const RESUME_PARAMETERS = ['lastEventId', 'last_event_id', 'since'] as const;
 
 type Query = Record<string, unknown>;
@@ -15,10 +19,10 @@ type Query = Record<string, unknown>;
 /** The resume point of `GET /v1/events`: Last-Event-ID, else ?lastEventId, ?last_event_id, ?since. */
 function resumePoint(req: IncomingMessage, query: Query): number | undefined {
   const header = req.headers['last-event-id'];
-  if (header !== undefined && header !== '') return parse(eventCursor, header, 'Last-Event-ID');
+  if (header !== undefined && header !== '') return parse(operations.events.headers['Last-Event-ID'].schema, header, 'Last-Event-ID');
   for (const name of RESUME_PARAMETERS) {
     const value = query[name];
-    if (value !== undefined) return parse(eventCursor, value, name);
+    if (value !== undefined) return parse(operations.events.query.shape[name], value, name);
   }
   return undefined;
 }
@@ -41,7 +45,7 @@ export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, re
     const from = resumePoint(req, credentials.query);
     let auth;
     try {
-      auth = await resolveSession(ctx.sessions, credentials, STREAM_TOKEN_SOURCES);
+      auth = await resolveSession(ctx, credentials, STREAM_TOKEN_SOURCES);
     } catch (error) {
       if (error instanceof UnauthorizedProblem && from !== undefined) {
         res.writeHead(204).end();
@@ -49,13 +53,13 @@ export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, re
       }
       throw error;
     }
-    const { format } = parse(streamQuery, credentials.query);
+    const { format } = parse(operations.events.query, credentials.query);
     await ctx.realtime.openStream(req, res, { auth, from, format });
   }
 
   async function poll(res: ServerResponse, credentials: Credentials): Promise<void> {
-    const auth = await resolveSession(ctx.sessions, credentials, STREAM_TOKEN_SOURCES);
-    const { cursor, timeout } = parse(pollQuery, credentials.query);
+    const auth = await resolveSession(ctx, credentials, STREAM_TOKEN_SOURCES);
+    const { cursor, timeout } = parse(operations.poll.query, credentials.query);
     let answer: string;
     if (cursor === undefined) {
       answer = `{"events":[],"cursor":"${await ctx.realtime.head(auth.user.id)}"}`;
@@ -81,13 +85,13 @@ export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, re
     const url = req.url ?? '';
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
-    if (path !== '/v1/poll' && path !== '/v1/events') return false;
+    if (path !== POLL_PATH && path !== EVENTS_PATH) return false;
     // Old mobile browsers cache answers; a stream replaces this with its own Cache-Control.
     setApiHeaders(res);
     res.setHeader('Cache-Control', 'no-store');
     cors(req, res, () => {
       const credentials = { headers: req.headers, query: queryStart === -1 ? {} : parseQuery(url.slice(queryStart + 1)) };
-      (path === '/v1/poll' ? poll(res, credentials) : events(req, res, credentials)).catch((error: unknown) => answerError(error, req, res, answers));
+      (path === POLL_PATH ? poll(res, credentials) : events(req, res, credentials)).catch((error: unknown) => answerError(error, req, res, answers));
     });
     return true;
   };

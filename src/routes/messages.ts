@@ -2,18 +2,8 @@ import { Router } from 'express';
 import { BadRequestProblem, NotFoundProblem, ValidationProblem } from '../errors.js';
 import { requireAuth } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import {
-  clientId,
-  deliveredBody,
-  editMessageBody,
-  listMessagesQuery,
-  messageParams,
-  parse,
-  seenBody,
-  sendMessageBody,
-  threadParams,
-  typingBody,
-} from '../http/validate.js';
+import { operations, route } from '../http/operations.js';
+import { parse } from '../http/validate.js';
 import { deleteMessage, editMessage, listMessages } from '../store/messages.js';
 import { moveMarker } from '../store/receipts.js';
 import { setTyping } from '../store/typing.js';
@@ -27,19 +17,19 @@ const REPLY_PROBLEMS = {
 export function messageRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  router.get('/threads/:threadId/messages', async (req, res) => {
-    const { threadId } = parse(threadParams, req.params);
-    const page = parse(listMessagesQuery, req.query);
+  route(router, operations.listMessages, async (req, res) => {
+    const { threadId } = parse(operations.listMessages.params, req.params);
+    const page = parse(operations.listMessages.query, req.query);
     res.json(await listMessages(ctx.pool, { threadId, viewerId: requireAuth(req).user.id, ...page }));
   });
 
-  router.post('/threads/:threadId/messages', async (req, res) => {
+  route(router, operations.sendMessage, async (req, res) => {
     const timer = ctx.metrics.sendLatency.startTimer();
     res.once('finish', () => timer({ status: res.statusCode }));
-    const { threadId } = parse(threadParams, req.params);
-    const input = parse(sendMessageBody, req.body);
+    const { threadId } = parse(operations.sendMessage.params, req.params);
+    const input = parse(operations.sendMessage.body, req.body);
     const headerKey = req.get('Idempotency-Key');
-    const key = headerKey === undefined ? undefined : parse(clientId, headerKey, 'Idempotency-Key');
+    const key = headerKey === undefined ? undefined : parse(operations.sendMessage.headers['Idempotency-Key'].schema, headerKey, 'Idempotency-Key');
     if (key !== undefined && input.clientId !== undefined && key !== input.clientId) {
       throw new BadRequestProblem('Idempotency-Key and clientId differ; send one of them.');
     }
@@ -58,38 +48,36 @@ export function messageRoutes(ctx: AppContext): Router {
     throw new ValidationProblem([{ path: 'replyTo', message: REPLY_PROBLEMS[result.outcome] }]);
   });
 
-  router.patch('/threads/:threadId/messages/:messageId', async (req, res) => {
-    const { threadId, messageId } = parse(messageParams, req.params);
-    const { body } = parse(editMessageBody, req.body);
+  route(router, operations.editMessage, async (req, res) => {
+    const { threadId, messageId } = parse(operations.editMessage.params, req.params);
+    const { body } = parse(operations.editMessage.body, req.body);
     res.json({ message: await editMessage(ctx.pool, { threadId, messageId, userId: requireAuth(req).user.id }, body) });
   });
 
-  router.delete('/threads/:threadId/messages/:messageId', async (req, res) => {
-    const { threadId, messageId } = parse(messageParams, req.params);
+  route(router, operations.deleteMessage, async (req, res) => {
+    const { threadId, messageId } = parse(operations.deleteMessage.params, req.params);
     await deleteMessage(ctx.pool, { threadId, messageId, userId: requireAuth(req).user.id });
     res.status(204).end();
   });
 
-  router.post('/threads/:threadId/typing', async (req, res) => {
-    const { threadId } = parse(threadParams, req.params);
-    const { typing } = parse(typingBody, req.body);
+  route(router, operations.typing, async (req, res) => {
+    const { threadId } = parse(operations.typing.params, req.params);
+    const { typing } = parse(operations.typing.body, req.body);
     if (!(await setTyping(ctx.pool, threadId, requireAuth(req).user.id, typing))) throw new NotFoundProblem('No such thread.');
     res.status(204).end();
   });
 
-  router.post('/threads/:threadId/seen', async (req, res) => {
-    const { threadId } = parse(threadParams, req.params);
-    const { upTo } = parse(seenBody, req.body);
-    await moveMarker(ctx.pool, 'seen', { threadId, userId: requireAuth(req).user.id, upTo });
-    res.status(204).end();
-  });
-
-  router.post('/threads/:threadId/delivered', async (req, res) => {
-    const { threadId } = parse(threadParams, req.params);
-    const { upTo } = parse(deliveredBody, req.body);
-    await moveMarker(ctx.pool, 'delivered', { threadId, userId: requireAuth(req).user.id, upTo });
-    res.status(204).end();
-  });
+  for (const [operation, marker] of [
+    [operations.seen, 'seen'],
+    [operations.delivered, 'delivered'],
+  ] as const) {
+    route(router, operation, async (req, res) => {
+      const { threadId } = parse(operation.params, req.params);
+      const { upTo } = parse(operation.body, req.body);
+      await moveMarker(ctx.pool, marker, { threadId, userId: requireAuth(req).user.id, upTo });
+      res.status(204).end();
+    });
+  }
 
   return router;
 }

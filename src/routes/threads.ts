@@ -1,21 +1,15 @@
 import { Router } from 'express';
 import { requireAuth } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
-import {
-  addMemberBody,
-  createThreadBody,
-  listThreadsQuery,
-  memberParams,
-  parse,
-  threadParams,
-} from '../http/validate.js';
+import { operations, route } from '../http/operations.js';
+import { parse } from '../http/validate.js';
 import { addMember, createThread, getThread, listThreads, removeMember } from '../store/threads.js';
 
 export function threadRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  router.post('/threads', async (req, res) => {
-    const input = parse(createThreadBody, req.body);
+  route(router, operations.createThread, async (req, res) => {
+    const input = parse(operations.createThread.body, req.body);
     const { thread, created } = await createThread(ctx.pool, {
       creatorId: requireAuth(req).user.id,
       memberIds: input.members,
@@ -25,19 +19,19 @@ export function threadRoutes(ctx: AppContext): Router {
     res.status(created ? 201 : 200).json({ thread });
   });
 
-  router.get('/threads', async (req, res) => {
-    const page = parse(listThreadsQuery, req.query);
+  route(router, operations.listThreads, async (req, res) => {
+    const page = parse(operations.listThreads.query, req.query);
     res.json({ threads: await listThreads(ctx.pool, requireAuth(req).user.id, page) });
   });
 
-  router.get('/threads/:threadId', async (req, res) => {
-    const { threadId } = parse(threadParams, req.params);
+  route(router, operations.getThread, async (req, res) => {
+    const { threadId } = parse(operations.getThread.params, req.params);
     res.json({ thread: await getThread(ctx.pool, threadId, requireAuth(req).user.id) });
   });
 
-  router.post('/threads/:threadId/members', async (req, res) => {
-    const { threadId } = parse(threadParams, req.params);
-    const { userId } = parse(addMemberBody, req.body);
+  route(router, operations.addMember, async (req, res) => {
+    const { threadId } = parse(operations.addMember.params, req.params);
+    const { userId } = parse(operations.addMember.body, req.body);
     const thread = await addMember(ctx.pool, {
       threadId,
       actorId: requireAuth(req).user.id,
@@ -47,8 +41,8 @@ export function threadRoutes(ctx: AppContext): Router {
     res.json({ thread });
   });
 
-  router.delete('/threads/:threadId/members/:userId', async (req, res) => {
-    const { threadId, userId } = parse(memberParams, req.params);
+  route(router, operations.removeMember, async (req, res) => {
+    const { threadId, userId } = parse(operations.removeMember.params, req.params);
     await removeMember(ctx.pool, { threadId, actorId: requireAuth(req).user.id, userId });
     res.status(204).end();
   });

@@ -1,24 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
+import type { Message } from '../contract.js';
 import { inTransaction } from '../db/pool.js';
 import { ConflictProblem, ForbiddenProblem, NotFoundProblem } from '../errors.js';
 import { appendEventForMembers, lockThreadOfMember, THREAD_NOT_FOUND, type ThreadLock } from './membership.js';
-
-/** The contract's `message` object. A deleted message (a tombstone) has `body: null` and `deletedAt`. */
-export interface Message {
-  id: string;
-  threadId: string;
-  seq: number;
-  senderId: string;
-  body: string | null;
-  clientId: string | null;
-  createdAt: string;
-  editedAt: string | null;
-  deletedAt: string | null;
-  /** A short quote of the message this one answers. */
-  replyTo: { id: string; seq: number; senderId: string; excerpt: string | null; deletedAt: string | null } | null;
-  /** Reactions, oldest emoji first. */
-  reactions: Array<{ emoji: string; count: number; userIds: string[] }>;
-}
 
 const PAGE_WHERE = `m.thread_id = $1 AND ($2::bigint IS NULL OR m.seq < $2) AND ($3::bigint IS NULL OR m.seq > $3)`;
 const PAGE_FORWARD = `SELECT postline_message_json(m) AS message FROM messages m WHERE ${PAGE_WHERE} ORDER BY m.seq ASC LIMIT $4`;

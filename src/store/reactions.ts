@@ -1,8 +1,9 @@
 import type { Pool } from 'pg';
+import type { Message } from '../contract.js';
 import { inTransaction } from '../db/pool.js';
 import { ConflictProblem } from '../errors.js';
 import { appendEventForMembers } from './membership.js';
-import { currentMessage, lockMessage, type Message, type MessageRef } from './messages.js';
+import { currentMessage, lockMessage, type MessageRef } from './messages.js';
 
 /**
  * Add (`added: true`) or take back one's reaction `emoji` to a message. Idempotent per user and

@@ -1,14 +1,7 @@
 import type { Pool } from 'pg';
+import type { SearchResult } from '../contract.js';
 import { NotFoundProblem, ValidationProblem } from '../errors.js';
 import { THREAD_NOT_FOUND } from './membership.js';
-import type { Message } from './messages.js';
-
-/** One search hit: the message and a snippet of its text with the matches marked. */
-export interface SearchResult {
-  message: Message;
-  /** HTML-escaped text around the matches, each in `<mark>…</mark>` (the only markup in it). */
-  snippet: string;
-}
 
 /**
  * The query in the `postline_search` configuration (unaccented, lowercased words; see

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Message } from './messages.js';
+import type { Message } from '../contract.js';
 
 export interface SendRequest {
   threadId: string;

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { User } from './users.js';
+import type { User } from '../contract.js';
 
 export interface AuthenticatedSession {
   sessionId: string;
@@ -41,13 +41,19 @@ export async function deleteSession(pool: Pool, sessionId: string): Promise<void
   );
 }
 
-/** Of the given sessions, those that are still valid (open streams re-check them periodically). */
+/** Our session ids are row ids; host JWT sessions (`host:…`) have no row. */
+const isOwnSessionId = (sessionId: string) => /^\d+$/.test(sessionId);
+
+/**
+ * Of the given sessions, those that are still valid (open streams re-check them periodically).
+ * Host JWT sessions have no row to re-check: they count as valid here, and end at their expiry.
+ */
 export async function liveSessionIds(pool: Pool, sessionIds: string[]): Promise<Set<string>> {
   const { rows } = await pool.query<{ id: string }>(
     'SELECT id::text FROM sessions WHERE id = ANY ($1::bigint[]) AND expires_at > now()',
-    [sessionIds],
+    [sessionIds.filter(isOwnSessionId)],
   );
-  return new Set(rows.map((row) => row.id));
+  return new Set([...sessionIds.filter((sessionId) => !isOwnSessionId(sessionId)), ...rows.map((row) => row.id)]);
 }
 
 export async function deleteExpiredSessions(pool: Pool): Promise<number> {

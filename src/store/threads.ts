@@ -7,30 +7,8 @@ import {
   NotFoundProblem,
   ValidationProblem,
 } from '../errors.js';
+import type { Thread } from '../contract.js';
 import { announceThreadUpdated, lockThreadOfMember, THREAD_NOT_FOUND } from './membership.js';
-import type { Message } from './messages.js';
-import type { User } from './users.js';
-
-/** The contract's `thread` object. */
-export interface Thread {
-  id: string;
-  kind: 'direct' | 'group';
-  title: string | null;
-  createdBy: string;
-  members: User[];
-  lastMessage: Message | null;
-  unreadCount: number | null;
-  updatedAt: string;
-  /** Each member's delivered and read position, by seq. */
-  receipts: Receipt[];
-}
-
-/** Where one member has got to in a thread: delivered to their client, and read. */
-export interface Receipt {
-  userId: string;
-  deliveredSeq: number;
-  readSeq: number;
-}
 
 async function threadAsSeenBy(db: Pool | PoolClient, threadId: string, viewerId: string): Promise<Thread> {
   const { rows } = await db.query<{ thread: Thread }>('SELECT postline_thread_json($1, $2) AS thread', [

@@ -1,11 +1,5 @@
 import type { Pool } from 'pg';
-
-/** The contract's `user` object. */
-export interface User {
-  id: string;
-  username: string;
-  displayName: string;
-}
+import type { User } from '../contract.js';
 
 /** Insert a user; undefined when the username is taken. */
 export async function insertUser(
@@ -21,13 +15,13 @@ export async function insertUser(
   return rows[0]?.user;
 }
 
-/** The user and stored password hash for a login attempt. */
+/** The user and stored password hash for a login attempt (host users have none). */
 export async function findCredentials(
   pool: Pool,
   username: string,
 ): Promise<{ user: User; passwordHash: string } | undefined> {
   const { rows } = await pool.query<{ user: User; password_hash: string }>(
-    'SELECT postline_user_json(users) AS user, password_hash FROM users WHERE username = $1',
+    'SELECT postline_user_json(users) AS user, password_hash FROM users WHERE username = $1 AND password_hash IS NOT NULL',
     [username],
   );
   const row = rows[0];
@@ -40,6 +34,22 @@ export async function findUsersByUsername(pool: Pool, username: string): Promise
     [username],
   );
   return rows.map((row) => row.user);
+}
+
+/**
+ * The user of a host application's `sub`, created on first sight; its display name follows the
+ * host's. Costs one read when nothing changed, and a write only when something did.
+ */
+export async function upsertHostUser(pool: Pool, externalId: string, displayName: string): Promise<User> {
+  const { rows } = await pool.query<{ user: User }>('SELECT postline_user_json(users) AS user FROM users WHERE external_id = $1', [externalId]);
+  if (rows[0] && rows[0].user.displayName === displayName) return rows[0].user;
+  const upserted = await pool.query<{ user: User }>(
+    `INSERT INTO users (username, display_name, external_id) VALUES ('~' || $1, $2, $1)
+     ON CONFLICT (external_id) DO UPDATE SET display_name = excluded.display_name
+     RETURNING postline_user_json(users) AS user`,
+    [externalId, displayName],
+  );
+  return upserted.rows[0]!.user;
 }
 
 /** Most users one people search answers. */

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startInstance, type Instance } from '../../src/postline.js';
+import { recordAnswers } from './answers.js';
 
 export interface TestInstance extends Instance {
   /** Every log line this instance wrote, as raw JSON text. */
@@ -10,9 +11,10 @@ export interface TestInstance extends Instance {
 
 /**
  * A postline instance in this process on a random port, on `databaseUrl` (already migrated).
- * Rate limits are off unless `env` turns them on; `env` overrides any POSTLINE_* setting.
- * Its error lines are echoed to stderr (worth seeing when a test fails), unless the test
- * provokes errors on purpose (`expectErrors`) and checks `logs` itself.
+ * Rate limits are off unless `env` turns them on; `env` overrides any POSTLINE_* setting. Its
+ * answers are recorded for the OpenAPI conformance check (support/answers.ts). Its error lines
+ * are echoed to stderr (worth seeing when a test fails), unless the test provokes errors on
+ * purpose (`expectErrors`) and checks `logs` itself.
  */
 export async function startTestInstance(
   databaseUrl: string,
@@ -40,5 +42,6 @@ export async function startTestInstance(
     },
   });
   const instance = await startInstance(config, createLogger(config.logLevel, sink), databaseUrl);
+  recordAnswers(instance.server);
   return Object.assign(instance, { logs });
 }

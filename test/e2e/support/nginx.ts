@@ -1,6 +1,7 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { answers, ChildProgram, freePort } from './child.js';
 
 export interface Nginx {
@@ -9,17 +10,52 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
+/** The production config (docs/deploy.md), which these tests run on. */
+export const DEPLOY_CONFIG = fileURLToPath(new URL('../../../deploy/nginx.conf', import.meta.url));
+
 /**
- * nginx as a reverse proxy on a random port, round robin over `upstreams` (base URLs), with
- * `directives` added to its location block. It runs in the foreground with everything (config,
- * pid, logs, temp files) in a temporary folder. Upstream requests are HTTP/1.0, nginx's default.
+ * deploy/nginx.conf made to run here: its "EDIT" lines get this test's upstreams, port and log
+ * file, its "TLS" lines go (plain HTTP on loopback), and `directives` open its `location /`.
+ * Everything else is the file as shipped.
+ */
+export function siteConfigForTest(text: string, options: { upstreams: string[]; port: number; dir: string; directives: string[] }): string {
+  let upstreamsWritten = false;
+  const lines = text.split('\n').flatMap((line) => {
+    const indent = /^\s*/.exec(line)![0];
+    if (/# TLS\b/.test(line)) return [];
+    if (!/# EDIT\s*$/.test(line)) return /^\s*location \/ \{/.test(line) ? [line, ...options.directives.map((directive) => `${indent}    ${directive}`)] : [line];
+    const directive = line.trim().split(/\s+/)[0];
+    switch (directive) {
+      case 'server':
+        if (upstreamsWritten) return [];
+        upstreamsWritten = true;
+        return options.upstreams.map((url) => `${indent}server ${new URL(url).host};`);
+      case 'listen':
+        return [`${indent}listen 127.0.0.1:${options.port};`];
+      case 'access_log':
+        return [`${indent}access_log ${options.dir}/access.log postline;`];
+      case 'server_name':
+        return [line];
+      default:
+        throw new Error(`deploy/nginx.conf: no rule for the EDIT line "${line.trim()}"`);
+    }
+  });
+  if (!upstreamsWritten) throw new Error('deploy/nginx.conf: no upstream server line marked EDIT');
+  return lines.join('\n');
+}
+
+/**
+ * nginx as a reverse proxy on a random port, round robin over `upstreams` (base URLs), with the
+ * site config of deploy/nginx.conf and `directives` added to its location block. It runs in the
+ * foreground with everything (config, pid, logs, temp files) in a temporary folder.
  */
 export async function startNginx(nginxPath: string, upstreams: string[], directives: string[] = []): Promise<Nginx> {
   const dir = await mkdtemp(path.join(tmpdir(), 'postline-nginx-'));
   // Run as root, nginx may still write temp files as another user.
   await chmod(dir, 0o777);
   const port = await freePort();
-  const servers = upstreams.map((url) => `server ${new URL(url).host};`).join(' ');
+  const site = siteConfigForTest(await readFile(DEPLOY_CONFIG, 'utf8'), { upstreams, port, dir, directives });
+  await writeFile(path.join(dir, 'postline.conf'), site);
   const config = `
 daemon off;
 master_process off;
@@ -27,22 +63,12 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 512; }
 http {
-  access_log ${dir}/access.log;
   client_body_temp_path ${dir}/client_body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  upstream postline { ${servers} }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://postline;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      ${directives.join('\n      ')}
-    }
-  }
+  include ${dir}/postline.conf;
 }
 `;
   await writeFile(path.join(dir, 'nginx.conf'), config);
