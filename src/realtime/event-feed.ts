@@ -4,17 +4,10 @@ import type { Metrics } from '../metrics.js';
 import { eventLogBounds, readEventsAfter, readVisibleEventsAfter } from '../store/events.js';
 import { Deliverable } from './deliverable.js';
 import type { Hub } from './hub.js';
+import type { Resume, ResumeSource } from './subscriber.js';
 
 const BATCH = 1000;
 
-/** How a subscriber that has just registered with the hub starts. */
-export type Resume =
-  /** Nothing to read: live events after `lastId` bring it up to date. */
-  | { kind: 'live'; lastId: number }
-  /** The first page of what it missed (more may follow when the page is full). */
-  | { kind: 'backlog'; events: Deliverable[] }
-  /** The cursor is unknown (ahead of the log) or older than retention: start over from `head`. */
-  | { kind: 'reset'; reason: 'unknown-cursor' | 'expired-cursor'; head: number };
 
 /**
  * This instance's single reader of the event log. A NOTIFY, a reconnect of the listener or the
@@ -25,7 +18,7 @@ export type Resume =
  * It also keeps the most recent events in memory, so that clients resuming from a recent id
  * (a reconnect, a long-poll) are served without a query.
  */
-export class EventFeed {
+export class EventFeed implements ResumeSource {
   /** The last event id handed to the hub; every committed event up to it has been delivered. */
   cursor = 0;
   /** Recent events in id order: every event with an id above `floor`, up to `cursor`. */

@@ -9,7 +9,7 @@ import type { Metrics, StreamEnd } from '../metrics.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
 import { liveSessionIds } from '../store/sessions.js';
 import { EphemeralNotices } from './ephemeral.js';
-import { EventFeed, type Resume } from './event-feed.js';
+import { EventFeed } from './event-feed.js';
 import { Hub } from './hub.js';
 import { NotificationListener } from './listener.js';
 import { NdjsonStream } from './ndjson-stream.js';
@@ -17,7 +17,7 @@ import { BUSY_WINDOWS, PollWaiter, type PollOutcome } from './poll-waiter.js';
 import { PresenceTracker } from './presence.js';
 import { SseStream } from './sse-stream.js';
 import type { StreamSettings } from './stream.js';
-import type { Subscriber, SubscriberKind } from './subscriber.js';
+import type { Resume, Subscriber, SubscriberKind } from './subscriber.js';
 
 /** How often open streams' tokens are re-checked (revocations normally arrive by NOTIFY). */
 const SESSION_CHECK_MS = 30_000;

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createEventBuffer, createSession, type Session } from 'better-sse';
 import type { Deliverable } from './deliverable.js';
-import type { Resume } from './event-feed.js';
+import type { Resume } from './subscriber.js';
 import { NodeSseConnection } from './sse-connection.js';
 import { Stream } from './stream.js';
 

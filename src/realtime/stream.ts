@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DeliveryPath, Metrics, StreamEnd } from '../metrics.js';
 import type { Deliverable } from './deliverable.js';
-import type { EventFeed, Resume } from './event-feed.js';
-import { Subscription, type EndReason } from './subscriber.js';
+import type { EventFeed } from './event-feed.js';
+import { Subscription, type EndReason, type Resume } from './subscriber.js';
 
 export interface StreamSettings {
   /** Server-side lifetime of a stream; it closes (with jitter, up to 10% earlier) so proxies never cut it. */

@@ -1,5 +1,4 @@
 import { Deliverable } from './deliverable.js';
-import type { EventFeed, Resume } from './event-feed.js';
 
 export type SubscriberKind = 'stream' | 'poll';
 /** Why a subscriber is ended from outside: its token died, the instance stops, or delivering to it failed. */
@@ -15,6 +14,20 @@ export interface Subscriber {
   deliver(event: Deliverable): void;
   /** Finish at once (see {@link EndReason}). */
   end(reason: EndReason): void;
+}
+
+/** How a subscriber that has just registered with the hub starts. */
+export type Resume =
+  /** Nothing to read: live events after `lastId` bring it up to date. */
+  | { kind: 'live'; lastId: number }
+  /** The first page of what it missed (more may follow when the page is full). */
+  | { kind: 'backlog'; events: Deliverable[] }
+  /** The cursor is unknown (ahead of the log) or older than retention: start over from `head`. */
+  | { kind: 'reset'; reason: 'unknown-cursor' | 'expired-cursor'; head: number };
+
+/** Where subscribers learn how to resume (the instance's event feed). */
+export interface ResumeSource {
+  resume(userId: string, from: number | undefined, registeredAt: number, pageSize: number): Promise<Resume>;
 }
 
 /** What a subscriber does when the cursor it resumes from is unknown or too old. */
@@ -68,7 +81,7 @@ export abstract class Subscription implements Subscriber {
   }
 
   /** Where this subscriber starts: the first `pageSize` events it missed, a reset, or nothing to read. */
-  protected startingPoint(feed: EventFeed, pageSize: number): Promise<Resume> {
+  protected startingPoint(feed: ResumeSource, pageSize: number): Promise<Resume> {
     return feed.resume(this.userId, this.from, this.registeredAt, pageSize);
   }
 
