@@ -21,8 +21,8 @@ test('docs/curl.md: every command runs against a server and shows what the text 
     assert.equal(thread, '{"kind":"direct","members":["alice","bob"]}\n');
     assert.equal(send, '201\n200\n{"seq":1,"body":"Hi Bob!"}\n');
 
-    // The stream: retry:, the typing event (no id), then the message with its id.
-    assert.match(sse!, /^retry: ?2000$/m);
+    // The stream: retry: with the ready event, the typing event (no id), then the message with its id.
+    assert.match(sse!, /^retry: ?2000\nevent: ?ready\ndata: ?\{"type":"ready","at":"[^"]+","data":\{"userId":"\d+","lastEventId":"\d+"\}\}$/m);
     assert.match(sse!, /^event: ?typing\ndata: ?\{"type":"typing","threadId":"\d+","at":"[^"]+","data":\{"userId":"\d+","typing":true\}\}$/m);
     assert.match(sse!, /^id: ?\d+\nevent: ?message\.created\ndata: ?\{.*"body":"Are you there\?"/m);
     assert.ok(sse!.indexOf('typing') < sse!.indexOf('Are you there?'));
