@@ -4,7 +4,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import { authenticate } from './http/auth.js';
 import { parseBodies } from './http/body.js';
 import type { AppContext } from './http/context.js';
-import { API_BASE } from './http/operations.js';
+import { API_BASE, refuseUnservedMethods } from './http/operations.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { userLimiter } from './http/rate-limit.js';
 import { requestLogger } from './http/request-log.js';
@@ -56,7 +56,7 @@ function createExpressApp(ctx: AppContext, allowOrigins: Cors): Express {
   app.use(healthRoutes(ctx), clientFileRoutes());
 
   const v1 = express.Router();
-  v1.use(noStore, ...parseBodies());
+  v1.use(noStore, refuseUnservedMethods, ...parseBodies());
   v1.use(signInRoutes(ctx), openApiRoutes());
   v1.use(authenticate(ctx), userLimiter(ctx.counters, ctx.logger, ctx.config.rateLimitPerMin));
   v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), reactionRoutes(ctx), searchRoutes(ctx), presenceRoutes(ctx));

@@ -40,7 +40,8 @@ function presentedToken(credentials: Credentials, sources: TokenSources): string
   const header = credentials.headers.authorization;
   if (header !== undefined) {
     const match = /^Bearer +(\S+) *$/i.exec(header);
-    return match?.[1] ?? '';
+    if (!match) throw new UnauthorizedProblem(`The Authorization header must be "Bearer <token>"${/^\S+$/.test(header) ? ': the "Bearer " scheme is missing' : ''}.`, true);
+    return match[1];
   }
   if (credentials.bodyAccessToken !== undefined) return credentials.bodyAccessToken;
   const queryToken = credentials.query.access_token;

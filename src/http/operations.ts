@@ -1,5 +1,6 @@
 import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
+import { MethodNotAllowedProblem } from '../errors.js';
 import { eventSchema, messageSchema, searchResultSchema, threadSchema, userSchema } from '../contract.js';
 import {
   addMemberBody,
@@ -358,3 +359,26 @@ export const operations = {
 export function route(router: Router, operation: Operation, ...handlers: RequestHandler[]): void {
   router[operation.method](operation.path, ...handlers);
 }
+
+/** Each path of the registry as a pattern (below /v1), with the methods served there. */
+const PATHS = (() => {
+  const methods = new Map<string, Set<string>>();
+  for (const operation of Object.values(operations) as Operation[]) {
+    const served = methods.get(operation.path) ?? new Set<string>();
+    served.add(operation.method.toUpperCase());
+    if (operation.method === 'get') served.add('HEAD');
+    methods.set(operation.path, served);
+  }
+  return [...methods].map(([path, served]) => ({ pattern: new RegExp(`^${path.replace(/:\w+/g, '[^/]+')}/?$`), allowed: [...served] }));
+})();
+
+/**
+ * Middleware below /v1: a known path asked with a method it does not serve is 405 with `Allow`
+ * (before the body is read or the token checked), rather than the 404 of an unknown route.
+ */
+export const refuseUnservedMethods: RequestHandler = (req, _res, next) => {
+  // Several patterns may match one path (`/sessions/current` and a `/sessions/:id`): all count.
+  const allowed = new Set(PATHS.filter(({ pattern }) => pattern.test(req.path)).flatMap((path) => path.allowed));
+  if (allowed.size > 0 && !allowed.has(req.method)) throw new MethodNotAllowedProblem(req.method, [...allowed]);
+  next();
+};
