@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import { authenticate } from './http/auth.js';
+import { COOKIE_SESSION_HEADER } from './http/browser-session.js';
 import { parseBodies } from './http/body.js';
 import type { AppContext } from './http/context.js';
 import { API_BASE, refuseUnservedMethods } from './http/operations.js';
@@ -34,7 +35,7 @@ function corsFor(origins: string[]): Cors {
   return cors({
     origin: origins,
     credentials: true,
-    allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'Idempotency-Key'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'Idempotency-Key', COOKIE_SESSION_HEADER],
     exposedHeaders: ['Retry-After', 'RateLimit', 'RateLimit-Policy'],
     maxAge: 600,
   }) as Cors;
