@@ -665,10 +665,10 @@
       self.failures = 0;
       delete self.callbacks[entry.clientId];
       self.storage.removeItem(self.prefix + entry.clientId);
-      client.outboxChanged();
       if (error) client.emit('sendfailed', { entry: entry, error: error });
       else client.emit('sent', { clientId: entry.clientId, message: answer.message });
       if (callback) callback(error, answer && answer.message);
+      client.outboxChanged();
       self.kick();
     });
   };
