@@ -908,11 +908,30 @@
   });
 
   // A reload or a new tab: the browser's session (the HttpOnly cookie) signs the page in again.
-  client.restore(function (error, user) {
-    if (user) return signedIn(user);
-    signedOut();
-    showError('signin-error', error);
+  // While the server cannot be reached (offline, or restarting) the page waits for it rather
+  // than asking to sign in; messages left in the outbox go out once it is back.
+  var restoreTimer = null;
+  var restoreFailures = 0;
+  function restoreSession() {
+    restoreTimer = null;
+    client.restore(function (error, user) {
+      if (user) return signedIn(user);
+      if (error && (error.status === 0 || error.status >= 500)) {
+        restoreFailures += 1;
+        $('restoring').textContent = 'Waiting for the server\u2026';
+        restoreTimer = setTimeout(restoreSession, Math.min(10000, 250 * Math.pow(2, restoreFailures)));
+        return;
+      }
+      signedOut();
+      showError('signin-error', error);
+    });
+  }
+  on(window, 'online', function () {
+    if (restoreTimer === null) return;
+    clearTimeout(restoreTimer);
+    restoreSession();
   });
+  restoreSession();
 
   // For tests and the curious: the page's client.
   window.postlineDemo = { client: client };
