@@ -462,6 +462,8 @@
         self.checkSoon();
       } else if (event.key && event.key.indexOf(self.outboxPrefix) === 0) {
         client.outboxChanged();
+        // A page that went released its messages: the leader sends them.
+        if (self.leading) client.outbox.kick();
       }
     };
     this.onLeave = function () {
@@ -497,6 +499,8 @@
     if (lease && lease.tab === this.id) {
       writeJson(this.storage, this.leaseKey, { tab: this.id, until: time + this.client.options.leaseMs });
       if (!this.leading) this.lead();
+      // What a tab that died without a word left in the outbox goes out once it is stale.
+      else this.client.outbox.kick();
       return;
     }
     if (lease && lease.until > time) {
