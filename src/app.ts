@@ -2,9 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import { authenticate } from './http/auth.js';
+import { COOKIE_SESSION_HEADER } from './http/browser-session.js';
 import { parseBodies } from './http/body.js';
 import type { AppContext } from './http/context.js';
-import { API_BASE } from './http/operations.js';
+import { API_BASE, refuseUnservedMethods } from './http/operations.js';
 import { errorHandler, notFoundHandler } from './http/problem.js';
 import { userLimiter } from './http/rate-limit.js';
 import { requestLogger } from './http/request-log.js';
@@ -34,7 +35,7 @@ function corsFor(origins: string[]): Cors {
   return cors({
     origin: origins,
     credentials: true,
-    allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'Idempotency-Key'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'Idempotency-Key', COOKIE_SESSION_HEADER],
     exposedHeaders: ['Retry-After', 'RateLimit', 'RateLimit-Policy'],
     maxAge: 600,
   }) as Cors;
@@ -56,7 +57,7 @@ function createExpressApp(ctx: AppContext, allowOrigins: Cors): Express {
   app.use(healthRoutes(ctx), clientFileRoutes());
 
   const v1 = express.Router();
-  v1.use(noStore, ...parseBodies());
+  v1.use(noStore, refuseUnservedMethods, ...parseBodies());
   v1.use(signInRoutes(ctx), openApiRoutes());
   v1.use(authenticate(ctx), userLimiter(ctx.counters, ctx.logger, ctx.config.rateLimitPerMin));
   v1.use(accountRoutes(ctx), threadRoutes(ctx), messageRoutes(ctx), reactionRoutes(ctx), searchRoutes(ctx), presenceRoutes(ctx));

@@ -93,6 +93,8 @@ export const eventSchema = z.discriminatedUnion('type', [
   envelope('typing', z.object({ userId: idString, typing: z.boolean() }), { durable: false, thread: true }),
   envelope('presence', z.object({ userId: idString, online: z.boolean() }), { durable: false, thread: false }),
   envelope('reset', z.object({ reason: z.enum(['unknown-cursor', 'expired-cursor']) }), { durable: false, thread: false }),
+  // The first event of every stream (never in polls): whose stream it is and where it starts.
+  envelope('ready', z.object({ userId: idString, lastEventId: z.string().regex(/^(0|[1-9][0-9]*)$/) }), { durable: false, thread: false }),
 ]);
 
 /** One search hit: the message and its text, HTML-escaped, with the matches in `<mark>…</mark>`. */

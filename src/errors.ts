@@ -24,8 +24,16 @@ export class Problem extends Error {
   }
 }
 
+/** The first complaint, for curl users who read `detail` only; the rest are in `errors`. */
+function describeFieldErrors(errors: FieldError[]): string {
+  const [first] = errors;
+  if (!first) return 'The request is not valid.';
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more, see errors)` : '';
+  return `${first.path}: ${first.message}${more}.`;
+}
+
 export class ValidationProblem extends Problem {
-  constructor(errors: FieldError[], detail = 'The request is not valid; see errors.') {
+  constructor(errors: FieldError[], detail = describeFieldErrors(errors)) {
     super(400, 'validation', 'Invalid request', detail, { errors });
   }
 }
@@ -53,6 +61,14 @@ export class ForbiddenProblem extends Problem {
 export class NotFoundProblem extends Problem {
   constructor(detail = 'No such resource.') {
     super(404, 'not-found', 'Not found', detail);
+  }
+}
+
+export class MethodNotAllowedProblem extends Problem {
+  constructor(method: string, allowed: string[]) {
+    super(405, 'method-not-allowed', 'Method not allowed', `${method} is not served here; this path takes ${allowed.join(', ')}.`, {
+      headers: { Allow: allowed.join(', ') },
+    });
   }
 }
 
@@ -87,13 +103,16 @@ export class HeadersTooLargeProblem extends Problem {
 }
 
 export class TooManyRequestsProblem extends Problem {
+  /** `detail` says which limit; the wait (also in `Retry-After`) is added to it. */
   constructor(
     /** Which limit was hit (for the rate-limited metric). */
     readonly limit: LimitName,
     detail: string,
     retryAfterSeconds: number,
   ) {
-    super(429, 'rate-limited', 'Too many requests', detail, { headers: { 'Retry-After': String(retryAfterSeconds) } });
+    super(429, 'rate-limited', 'Too many requests', `${detail}; retry in ${retryAfterSeconds} s.`, {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+    });
   }
 }
 

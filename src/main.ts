@@ -5,10 +5,10 @@ import { createLogger, type Logger } from './log.js';
 import { startInstance, type Instance } from './postline.js';
 
 /** Start-up failures we can explain in one line; anything else is a bug and keeps its stack. */
-const EXPLAINED = new Set(['ConfigError', 'EmbeddedPostgresError', 'DatabaseUnreachableError']);
+const EXPLAINED = new Set(['ConfigError', 'EmbeddedPostgresError', 'DatabaseUnreachableError', 'ListenError']);
 
 function fail(error: unknown, logger?: Logger): never {
-  const explained = error instanceof Error && (EXPLAINED.has(error.name) || (error as { code?: string }).code === 'EADDRINUSE');
+  const explained = error instanceof Error && EXPLAINED.has(error.name);
   const message = error instanceof Error ? error.message : String(error);
   logger?.fatal({ err: explained ? undefined : error }, message);
   console.error(`postline: ${explained ? message : (error as Error)?.stack ?? message}`);

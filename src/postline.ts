@@ -15,6 +15,25 @@ import { WebhookDispatcher } from './push/webhook-dispatcher.js';
 import { pendingJobCount, setPushSettings } from './store/push-jobs.js';
 import { SendQueue } from './store/send-queue.js';
 
+/** The HTTP port cannot be had; its message is the one line the operator needs. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+function listenError(error: NodeJS.ErrnoException, config: Config): Error {
+  const where = `port ${config.port} on ${config.host}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new ListenError(`${where} is already in use: set PORT to a free port, or stop what listens there`);
+    case 'EACCES':
+      return new ListenError(`${where} needs privileges this process lacks: set PORT to 1024 or above`);
+    case 'EADDRNOTAVAIL':
+      return new ListenError(`HOST=${config.host} is not an address of this machine`);
+    default:
+      return error;
+  }
+}
+
 export interface Instance {
   /** Base URL the instance serves on, e.g. http://127.0.0.1:3000 */
   url: string;
@@ -80,17 +99,29 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   // Longer than common load balancer idle timeouts, so the balancer closes idle connections first.
   server.keepAliveTimeout = 65_000;
   server.on('clientError', answerClientError);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // Put down what already runs, so that nothing complains while the process exits.
+    await realtime.stop();
+    await maintenance.stop();
+    await webhooks?.stop();
+    await counters.stop();
+    await pool.end();
+    throw listenError(error as NodeJS.ErrnoException, config);
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-  logger.info({ url }, 'postline is listening');
+  const everywhere = host === '0.0.0.0' || host === '[::]';
+  const url = `http://${everywhere ? '127.0.0.1' : host}:${address.port}`;
+  const bound = `${host}:${address.port}${everywhere ? ' (every address of this machine)' : ''}`;
+  logger.info({ url, address: address.address, port: address.port }, `postline is listening on ${bound}: open ${url}`);
 
   return {
     url,

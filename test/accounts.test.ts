@@ -8,7 +8,7 @@ import { useInstances } from './support/fixture.js';
 const t = useInstances();
 
 describe('register', () => {
-  test('answers 201 with the user and a token, and sets the HttpOnly session cookie', async () => {
+  test('answers 201 with the user and a token, and no cookie', async () => {
     const username = uniqueUsername();
     const res = await request(t.app.url)
       .post('/v1/users')
@@ -19,8 +19,14 @@ describe('register', () => {
     assert.equal(res.body.user.displayName, 'Alice A.');
     assert.match(res.body.user.id, /^\d+$/);
     assert.match(res.body.token, /^pl_[A-Za-z0-9_-]{43}$/);
+    assert.equal(res.headers['set-cookie'], undefined);
+  });
+
+  test('with Postline-Session: cookie, the session is the HttpOnly cookie alone: the answer has no token', async () => {
+    const res = await request(t.app.url).post('/v1/users').set('Postline-Session', 'cookie').send({ username: uniqueUsername(), password: PASSWORD }).expect(201);
+    assert.deepEqual(Object.keys(res.body), ['user']);
     const cookie = res.headers['set-cookie']?.[0] ?? '';
-    assert.match(cookie, new RegExp(`^postline_session=${res.body.token};`));
+    assert.match(cookie, /^postline_session=pl_[A-Za-z0-9_-]{43};/);
     assert.match(cookie, /HttpOnly/);
     assert.match(cookie, /Path=\/v1/);
     assert.match(cookie, /SameSite=Lax/);
@@ -62,13 +68,16 @@ describe('register', () => {
 });
 
 describe('login and logout', () => {
-  test('login answers 201 with a new token and the cookie', async () => {
+  test('login answers 201 with a new token; with Postline-Session: cookie, the cookie instead', async () => {
     const user = await register(t.app.url);
     const res = await request(t.app.url).post('/v1/sessions').send({ username: user.username, password: PASSWORD }).expect(201);
     assert.equal(res.body.user.id, user.id);
     assert.notEqual(res.body.token, user.token);
-    assert.match(res.headers['set-cookie']?.[0] ?? '', /^postline_session=.*HttpOnly/);
+    assert.equal(res.headers['set-cookie'], undefined);
     await request(t.app.url).get('/v1/me').set('Authorization', `Bearer ${res.body.token}`).expect(200);
+    const page = await request(t.app.url).post('/v1/sessions').set('Postline-Session', 'cookie').send({ username: user.username, password: PASSWORD }).expect(201);
+    assert.deepEqual(page.body, { user: res.body.user });
+    assert.match(page.headers['set-cookie']?.[0] ?? '', /^postline_session=pl_.*HttpOnly/);
   });
 
   test('wrong password and unknown user get the same 401', async () => {
@@ -107,9 +116,52 @@ describe('authentication', () => {
     }
   });
 
-  test('the session cookie is not accepted on REST calls (no CSRF)', async () => {
+  test('the session cookie counts on REST calls only with Postline-Session: cookie (which cross-site forms cannot send)', async () => {
+    const [alice, bob] = [await register(t.app.url), await register(t.app.url)];
+    const agent = request.agent(t.app.url);
+    await agent.post('/v1/sessions').set('Postline-Session', 'cookie').send({ username: alice.username, password: PASSWORD }).expect(201);
+    // A reload: the cookie restores the session on a safe GET, and a POST with the header works.
+    const me = await agent.get('/v1/me').set('Postline-Session', 'cookie').expect(200);
+    assert.equal(me.body.user.id, alice.id);
+    const created = await agent.post('/v1/threads').set('Postline-Session', 'cookie').send({ members: [bob.id] }).expect(201);
+    const messages = `/v1/threads/${created.body.thread.id}/messages`;
+    await agent.post(messages).set('Postline-Session', 'cookie').send({ body: 'by the page' }).expect(201);
+    // Without the header, the cookie is not a credential: what a form of another site would send.
+    for (const call of [agent.get('/v1/me'), agent.post(messages).type('form').send('body=forged')]) {
+      const res = await call.expect(401);
+      assert.match(res.body.detail, /only with the header "Postline-Session: cookie"/);
+    }
+    const bodies = await t.db.query<{ body: string }>('SELECT body FROM messages WHERE thread_id = $1', [created.body.thread.id]);
+    assert.deepEqual(bodies.map((row) => row.body), ['by the page']);
+    // Logout with the cookie ends that session and clears the cookie.
+    const out = await agent.delete('/v1/sessions/current').set('Postline-Session', 'cookie').expect(204);
+    assert.match(out.headers['set-cookie']?.[0] ?? '', /^postline_session=;/);
+    await request(t.app.url).get('/v1/me').set(bearer(alice)).expect(200);
+  });
+
+  test('sign-ins that a browser says come from another site are refused (login CSRF); curl and own pages sign in', async () => {
     const user = await register(t.app.url);
-    await request(t.app.url).get('/v1/me').set('Cookie', `postline_session=${user.token}`).expect(401);
+    const host = new URL(t.app.url).host;
+    const login = (headers: Record<string, string>) => request(t.app.url).post('/v1/sessions').set(headers).type('form').send({ username: user.username, password: PASSWORD });
+    const before = await t.db.query('SELECT id FROM sessions WHERE user_id = $1', [user.id]);
+    const foreign: Array<Record<string, string>> = [
+      { Origin: 'https://evil.example', 'Sec-Fetch-Site': 'cross-site' },
+      { Origin: 'https://evil.example' },
+      { Origin: `http://${host.replace(/:\d+$/, ':1')}`, 'Sec-Fetch-Site': 'same-site' },
+      { 'Sec-Fetch-Site': 'cross-site' },
+      { Origin: 'null' },
+    ];
+    for (const headers of foreign) {
+      const res = await login({ ...headers, 'Postline-Session': 'cookie' }).expect(403);
+      assert.equal(res.body.type, 'urn:postline:problem:forbidden', JSON.stringify(headers));
+      assert.equal(res.headers['set-cookie'], undefined);
+      await request(t.app.url).post('/v1/users').set(headers).send({ username: uniqueUsername(), password: PASSWORD }).expect(403);
+    }
+    assert.equal((await t.db.query('SELECT id FROM sessions WHERE user_id = $1', [user.id])).length, before.length, 'no session was made');
+    const own: Array<Record<string, string>> = [{}, { Origin: `http://${host}` }, { Origin: `http://${host}`, 'Sec-Fetch-Site': 'same-origin' }, { 'Sec-Fetch-Site': 'none' }];
+    for (const headers of own) {
+      await login(headers).expect(201);
+    }
   });
 
   test('an access_token field in a text/plain POST body is accepted (XDomainRequest)', async () => {

@@ -316,12 +316,13 @@ function hostileCases(): BadRequest[] {
     // Header injection through ids: nothing the client sends becomes a header of ours.
     { name: 'CRLF in a thread id', method: 'get', path: () => '/v1/threads/1%0d%0aSet-Cookie:%20evil=1', status: 400 },
     { name: 'CRLF in ?since', method: 'get', path: () => '/v1/events?since=1%0d%0aevil:%201', status: 400 },
-    // Methods nobody serves, and bodies of the wrong type.
-    { name: 'PUT a thread', method: 'put', path: () => `/v1/threads/${threadId}`, body: { title: 'x' }, status: 404 },
-    { name: 'PATCH a thread', method: 'patch', path: () => `/v1/threads/${threadId}`, body: { title: 'x' }, status: 404 },
-    { name: 'DELETE /v1/me', method: 'delete', path: () => '/v1/me', status: 404 },
-    { name: 'POST /v1/events', method: 'post', path: () => '/v1/events', body: {}, status: 404 },
-    { name: 'PROPFIND', method: 'PROPFIND', path: () => '/v1/threads', status: 404, raw: () => rawRequest('PROPFIND', '/v1/threads') },
+    // Methods a known path does not serve (405 with Allow), and bodies of the wrong type.
+    { name: 'PUT a thread', method: 'put', path: () => `/v1/threads/${threadId}`, body: { title: 'x' }, status: 405 },
+    { name: 'PATCH a thread', method: 'patch', path: () => `/v1/threads/${threadId}`, body: { title: 'x' }, status: 405 },
+    { name: 'DELETE /v1/me', method: 'delete', path: () => '/v1/me', status: 405 },
+    { name: 'POST /v1/events', method: 'post', path: () => '/v1/events', body: {}, status: 405 },
+    { name: 'PROPFIND', method: 'PROPFIND', path: () => '/v1/threads', status: 405, raw: () => rawRequest('PROPFIND', '/v1/threads') },
+    { name: 'a method on an unknown path', method: 'put', path: () => '/v1/nowhere', body: {}, status: 404 },
     { name: 'a method HTTP does not know', method: 'FROB', path: () => '/v1/threads', status: 400, raw: () => rawRequest('FROB', '/v1/threads') },
     { name: 'a request line that is not HTTP', method: 'GET', path: () => '/', status: 400, raw: () => 'GET /v1/threads HTTP/9.9\r\n\r\n' },
     { name: 'a body without a content type', method: 'POST', path: messages, status: 415, raw: () => rawRequest('POST', messages(), { body: '{"body":"hi"}' }) },

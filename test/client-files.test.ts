@@ -39,6 +39,11 @@ describe('the browser files', () => {
     await request(t.app.url).get('/').set('If-Modified-Since', lastModified).expect(304);
     const css = await request(t.app.url).get('/demo.css').expect(200);
     assert.match(css.headers['content-type'] ?? '', /^text\/css/);
+    // Browsers ask for /favicon.ico on every load: it is there, not a 404.
+    assert.match(res.text, /<link rel="icon" href="\/favicon\.ico"/);
+    const icon = await request(t.app.url).get('/favicon.ico').expect(200);
+    assert.equal(icon.headers['content-type'], 'image/x-icon');
+    assert.deepEqual([...icon.body.subarray(0, 4)], [0, 0, 1, 0], 'an ICO file');
   });
 
   test('the API is unchanged: /v1 answers stay no-store problem+json', async () => {

@@ -8,6 +8,7 @@ import Postline from '../src/client/postline-client.cjs';
 import request from 'supertest';
 import { bearer, createPair, sendMessage, type TestUser } from './support/api.js';
 import { useInstances } from './support/fixture.js';
+import { BodyHoldingProxy } from './support/body-holding-proxy.js';
 import { waitFor } from './support/sse.js';
 import { NodeXMLHttpRequest } from './support/xhr.js';
 
@@ -25,7 +26,19 @@ async function signedInClient(baseUrl: string, user: TestUser, options: Postline
   return client;
 }
 
-const next = <T>(client: Postline.Client, type: string) => new Promise<T>((resolve) => client.once(type, resolve));
+/** The next `type` event of `client`, within 15 s. */
+const next = <T>(client: Postline.Client, type: string) => until<T>((resolve) => client.once(type, resolve), `a ${type} event`);
+
+/** A promise that `subscribe` resolves, or that fails after `timeoutMs`. */
+function until<T>(subscribe: (resolve: (value: T) => void) => void, what: string, timeoutMs = 15_000): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms`)), timeoutMs);
+    subscribe((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}
 
 /**
  * A proxy in front of the instance that passes everything but the stream endpoint, which it
@@ -89,7 +102,7 @@ describe('postline-client picks its transport', () => {
   });
 
   for (const [mode, reason] of [
-    ['cut', /streams keep failing/],
+    ['cut', /4 streams in a row ended before their first event/],
     ['hold', /did not open within 300 ms/],
   ] as const) {
     test(`long-poll by itself when a proxy ${mode === 'cut' ? 'cuts every stream at once' : 'holds streams back'}`, async () => {
@@ -110,6 +123,84 @@ describe('postline-client picks its transport', () => {
       }
     });
   }
+});
+
+describe('postline-client finds out when streams work', () => {
+  const clients: Postline.Client[] = [];
+  after(() => clients.forEach((client) => client.disconnect()));
+
+  async function client(baseUrl: string, user: TestUser, options: Postline.Options) {
+    const made = await signedInClient(baseUrl, user, options);
+    clients.push(made);
+    return made;
+  }
+
+  /** The bodies of the messages `client` emits, in order. */
+  function bodiesOf(client: Postline.Client): string[] {
+    const bodies: string[] = [];
+    client.on('message.created', (envelope: Postline.Envelope<Postline.Message>) => bodies.push(envelope.data.body!));
+    return bodies;
+  }
+
+  test('behind a proxy that passes the head and holds the body, the stream opens but its first event never comes: long-poll', async () => {
+    const proxy = await BodyHoldingProxy.start(t.app.url);
+    try {
+      const { alice, bob, threadId } = await createPair(t.app.url);
+      const bobs = await client(proxy.url, bob, { openTimeoutMs: 500, streamRetryMs: 60_000 });
+      const fellBack = next<string>(bobs, 'fallback');
+      bobs.connect();
+      assert.equal(await fellBack, 'the stream opened but its first event did not arrive within 500 ms');
+      assert.equal(bobs.transport, 'long-poll');
+      const arrived = next<Postline.Envelope<Postline.Message>>(bobs, 'message.created');
+      await sendMessage(t.app.url, alice, threadId, 'by poll');
+      assert.equal((await arrived).data.body, 'by poll');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('on long-poll by fallback it tries the stream again now and then, and goes back to it, losing and repeating nothing', async () => {
+    const proxy = await BodyHoldingProxy.start(t.app.url);
+    try {
+      const { alice, bob, threadId } = await createPair(t.app.url);
+      const bobs = await client(proxy.url, bob, { openTimeoutMs: 300, streamRetryMs: 200, streamRetryMaxMs: 400 });
+      const bodies = bodiesOf(bobs);
+      const fellBack = next(bobs, 'fallback');
+      bobs.connect();
+      await fellBack;
+      await sendMessage(t.app.url, alice, threadId, 'one');
+      await waitFor(() => bodies.length === 1, 10_000, 'one by poll');
+      proxy.holding = false; // the gateway is fixed: the next try of the stream gets through
+      await until<void>((resolve) => bobs.on('transport', (name: string) => name === 'sse' && resolve()), 'return to SSE');
+      for (const body of ['two', 'three']) await sendMessage(t.app.url, alice, threadId, body);
+      await waitFor(() => bodies.length >= 3, 10_000, 'two and three by stream');
+      assert.deepEqual(bodies, ['one', 'two', 'three']);
+      assert.equal(bobs.transport, 'sse');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('cuts of working streams close together (proxy reloads, an instance going) keep it on SSE', async () => {
+    const { alice, bob, threadId } = await createPair(t.app.url);
+    const bobs = await client(t.app.url, bob, { maxStreamFailures: 2 });
+    const fallbacks: string[] = [];
+    bobs.on('fallback', (reason: string) => fallbacks.push(reason));
+    const opened = () => until<void>((resolve) => bobs.on('state', (state: string) => state === 'open' && resolve()), 'open stream');
+    let open = opened();
+    bobs.connect();
+    for (let cut = 0; cut < 4; cut++) {
+      await open;
+      open = opened();
+      t.app.realtime.hub.endAll('shutdown');
+    }
+    await open;
+    assert.deepEqual(fallbacks, []);
+    assert.equal(bobs.transport, 'sse');
+    const arrived = next<Postline.Envelope<Postline.Message>>(bobs, 'message.created');
+    await sendMessage(t.app.url, alice, threadId, 'still streaming');
+    assert.equal((await arrived).data.body, 'still streaming');
+  });
 });
 
 describe('postline-client acknowledges delivery by itself', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import request from 'supertest';
-import { bearer, register } from './support/api.js';
+import { bearer, PASSWORD, register } from './support/api.js';
 import { createTestDatabase } from './support/database.js';
 import { useInstances } from './support/fixture.js';
 import { startTestInstance } from './support/instance.js';
@@ -44,11 +44,11 @@ describe('headers', () => {
     assert.ok(!/upgrade-insecure-requests/.test(res.headers['content-security-policy'] ?? ''));
   });
 
-  test('errors are problem+json for unknown routes and methods', async () => {
-    const res = await request(t.app.url).put('/v1/users').expect(401);
+  test('errors are problem+json for unknown routes', async () => {
+    const res = await request(t.app.url).get('/v1/nowhere').expect(401);
     assert.match(res.headers['content-type'] ?? '', /problem\+json/);
     const user = await register(t.app.url);
-    const unknown = await request(t.app.url).put('/v1/users').set(bearer(user)).expect(404);
+    const unknown = await request(t.app.url).get('/v1/nowhere').set(bearer(user)).expect(404);
     assert.equal(unknown.body.status, 404);
   });
 });
@@ -65,6 +65,23 @@ describe('CORS', () => {
     assert.equal(preflight.headers['access-control-allow-credentials'], 'true');
     const allowed = (preflight.headers['access-control-allow-headers'] ?? '').toLowerCase();
     for (const header of ['authorization', 'last-event-id', 'idempotency-key']) assert.ok(allowed.includes(header), header);
+  });
+
+  test('a listed origin may sign its pages in (with the cookie session header), though cross-site', async () => {
+    const preflight = await request(t.app.url)
+      .options('/v1/sessions')
+      .set('Origin', 'https://chat.example.com')
+      .set('Access-Control-Request-Method', 'POST')
+      .set('Access-Control-Request-Headers', 'content-type, postline-session');
+    assert.ok((preflight.headers['access-control-allow-headers'] ?? '').toLowerCase().includes('postline-session'));
+    const user = await register(t.app.url);
+    const res = await request(t.app.url)
+      .post('/v1/sessions')
+      .set({ Origin: 'https://chat.example.com', 'Sec-Fetch-Site': 'cross-site', 'Postline-Session': 'cookie' })
+      .send({ username: user.username, password: PASSWORD })
+      .expect(201);
+    assert.match(res.headers['set-cookie']?.[0] ?? '', /^postline_session=/);
+    await request(t.app.url).post('/v1/sessions').set({ Origin: 'https://other.example.com', 'Sec-Fetch-Site': 'cross-site' }).send({ username: user.username, password: PASSWORD }).expect(403);
   });
 
   test('other origins get no CORS grant', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -30,6 +31,46 @@ describe('start-up', () => {
     assert.match(errorLines[0]!, /cannot reach Postgres at 127\.0\.0\.1:1\/nowhere/);
     assert.ok(!server.output.join('\n').includes('hunter2secret'));
     assert.ok(!server.output.join('\n').includes('    at '), 'no stack trace');
+  });
+
+  test('a port in use is one line naming PORT, with no stack trace, and exit code 1', async () => {
+    const db = await createTestDatabase();
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+        cwd: path.resolve(import.meta.dirname, '..'),
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 1);
+      assert.equal(stderr, `postline: port ${port} on 127.0.0.1 is already in use: set PORT to a free port, or stop what listens there\n`);
+      assert.ok(!/"stack"|\n\s+at /.test(stdout), `no stack traces in the logs:\n${stdout}`);
+      assert.ok(!/"level":40/.test(stdout), `no warnings on the way out:\n${stdout}`);
+    } finally {
+      taken.close();
+      await db.drop();
+    }
+  });
+
+  test('the start line shows the address it is bound to', async () => {
+    const db = await createTestDatabase();
+    const server = spawnServer({ DATABASE_URL: db.url, HOST: '0.0.0.0' });
+    try {
+      const url = await server.listening;
+      const line = server.output.find((text) => text.includes('postline is listening'))!;
+      const port = new URL(url).port;
+      assert.match(line, new RegExp(`"address":"0\\.0\\.0\\.0","port":${port},.*"msg":"postline is listening on 0\\.0\\.0\\.0:${port} \\(every address of this machine\\): open http://127\\.0\\.0\\.1:${port}"`));
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      await db.drop();
+    }
   });
 
   test('two instances started at once on an empty database both migrate and serve', async () => {

@@ -203,20 +203,30 @@ describe('resume', () => {
     }
   });
 
-  test('a stream "from now" says where now is (id: without data), so a reconnect before its first event misses nothing', async () => {
+  test('every stream opens with a ready event naming its user and where it starts; from now, with that id as its id:', async () => {
     const { alice, bob, threadId } = await pair();
     const [{ head }] = (await t.db.query<{ head: string }>('SELECT max(id)::text AS head FROM events')) as [{ head: string }];
     const first = await openStream(t.app.url, bob.token);
-    const preamble = await first.nextFrame();
-    assert.deepEqual({ id: preamble.id, data: preamble.data }, { id: head, data: undefined }, 'an id-only block: EventSource sets its last event id, dispatches nothing');
+    const ready = await first.ready();
+    assert.deepEqual({ sseId: ready.sseId, data: ready.data }, { sseId: head, data: { userId: bob.id, lastEventId: head } });
+    assert.match(first.raw, /^: {2047,}\n\nretry: ?1500\nid: ?\d+\nevent: ?ready\ndata: ?\{"type":"ready"/, 'right after the padding, with retry:');
     first.close();
+    // EventSource took the id: a reconnect before any other event resumes from there.
     const meanwhile = await sendMessage(t.app.url, alice, threadId, 'while bob was away');
-    const again = await openStream(t.app.url, bob.token, { headers: { 'Last-Event-ID': preamble.id! } });
+    const again = await openStream(t.app.url, bob.token, { headers: { 'Last-Event-ID': ready.sseId! } });
     try {
+      const resumed = await again.ready();
+      assert.deepEqual({ sseId: resumed.sseId, data: resumed.data }, { sseId: undefined, data: { userId: bob.id, lastEventId: head } }, 'a resumed stream keeps its id');
       assert.deepEqual((await again.nextOfType('message.created')).data, meanwhile);
-      assert.equal(again.pendingFrames().find((frame) => frame.id !== undefined && frame.data === undefined), undefined, 'a resumed stream needs no such id');
     } finally {
       again.close();
+    }
+    const ndjson = await openStream(t.app.url, alice.token, { query: { format: 'ndjson' } });
+    try {
+      const [{ now }] = (await t.db.query<{ now: string }>('SELECT max(id)::text AS now FROM events')) as [{ now: string }];
+      assert.deepEqual((await ndjson.ready()).data, { userId: alice.id, lastEventId: now }, 'NDJSON: the first line');
+    } finally {
+      ndjson.close();
     }
   });
 

@@ -47,7 +47,7 @@ function open(spec: StreamSpec): Promise<void> {
           while ((end = pending.indexOf('\n\n')) !== -1) {
             const frame = pending.slice(0, end);
             pending = pending.slice(end + 2);
-            if (!frame.includes('data:')) continue; // comments, retry
+            if (!frame.includes('data:') || frame.includes('event:ready')) continue; // comments, retry, the ready event
             frames++;
             if (!tracking) continue;
             const id = MESSAGE_ID.exec(frame);

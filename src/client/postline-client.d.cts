@@ -42,39 +42,59 @@ declare namespace Postline {
   interface Options {
     baseUrl?: string;
     token?: string | null;
+    session?: 'auto' | 'cookie' | 'token';
     transport?: 'auto' | 'long-poll';
     withCredentials?: boolean;
     openTimeoutMs?: number;
     maxStreamFailures?: number;
-    healthyStreamMs?: number;
+    streamRetryMs?: number;
+    streamRetryMaxMs?: number;
     reconnectBaseMs?: number;
     reconnectMaxMs?: number;
     pollTimeoutSeconds?: number;
     requestTimeoutMs?: number;
-    sendAttempts?: number;
+    acknowledgeAttempts?: number;
     typingRenewMs?: number;
     typingIdleMs?: number;
     typingExpiryMs?: number;
     acknowledgeDelivery?: boolean;
     deliveredDelayMs?: number;
+    tabs?: boolean;
+    leaseMs?: number;
+    outboxStaleMs?: number;
+    storage?: unknown;
     XMLHttpRequest?: unknown;
     EventSource?: unknown;
+    BroadcastChannel?: unknown;
+  }
+
+  /** A message in the outbox: written, not yet stored by the server. */
+  interface PendingMessage {
+    clientId: string;
+    threadId: string;
+    body: string;
+    replyTo: string | null;
+    /** When it was written (ms since the epoch). */
+    at: number;
   }
 
   class Client {
     constructor(options?: Options);
     readonly options: Required<Options>;
     token: string | null;
+    session: 'cookie' | 'token';
     user: User | null;
     lastEventId: string | null;
     transport: TransportName | null;
     state: 'connecting' | 'open' | 'reconnecting' | 'closed';
+    role: 'leader' | 'follower' | null;
     on(type: string, listener: (data: any) => void): this;
     once(type: string, listener: (data: any) => void): this;
     off(type: string, listener: (data: any) => void): this;
     register(username: string, password: string, displayName: string | null, callback: Callback<User>): void;
     login(username: string, password: string, callback: Callback<User>): void;
     useToken(token: string, callback: Callback<User>): void;
+    restore(callback: (error: RequestError | null, user: User | null) => void): void;
     logout(callback?: (error: RequestError | null) => void): void;
     listThreads(callback: Callback<Thread[]>): void;
     getThread(threadId: string, callback: Callback<Thread>): void;
@@ -85,6 +105,7 @@ declare namespace Postline {
     search(query: string, options: { threadId?: string; limit?: number; before?: string } | null, callback: Callback<{ results: SearchResult[]; hasMore: boolean }>): void;
     send(threadId: string, body: string, callback?: Callback<Message>): string;
     send(threadId: string, body: string, options: { replyTo?: string } | null, callback?: Callback<Message>): string;
+    pending(threadId?: string): PendingMessage[];
     editMessage(threadId: string, messageId: string, body: string, callback?: Callback<Message>): void;
     deleteMessage(threadId: string, messageId: string, callback?: (error: RequestError | null) => void): void;
     react(threadId: string, messageId: string, emoji: string, callback?: Callback<Message>): void;

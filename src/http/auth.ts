@@ -5,9 +5,13 @@ import { HostKeysUnavailable, HostTokenRejected, looksLikeJwt } from '../auth/ho
 import { hashToken, looksLikeToken } from '../auth/tokens.js';
 import { ServiceUnavailableProblem, UnauthorizedProblem } from '../errors.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
+import { COOKIE_SESSION_HEADER, usesCookieSession } from './browser-session.js';
 import type { AppContext } from './context.js';
 
-/** The HttpOnly cookie login and register set; honoured on the two stream endpoints only (no CSRF). */
+/**
+ * The HttpOnly cookie of a page's session (see browser-session.ts): honoured on requests that send
+ * `Postline-Session: cookie` (which cross-site forms cannot), and on the two delivery GETs.
+ */
 const SESSION_COOKIE = 'postline_session';
 
 declare module 'express-serve-static-core' {
@@ -22,7 +26,7 @@ declare module 'express-serve-static-core' {
 export interface TokenSources {
   /** Accept `?access_token=` (EventSource and XDomainRequest cannot set headers). */
   query: boolean;
-  /** Accept the session cookie. */
+  /** Accept the session cookie even without the `Postline-Session: cookie` header (EventSource cannot send it). */
   cookie: boolean;
 }
 
@@ -40,14 +44,17 @@ function presentedToken(credentials: Credentials, sources: TokenSources): string
   const header = credentials.headers.authorization;
   if (header !== undefined) {
     const match = /^Bearer +(\S+) *$/i.exec(header);
-    return match?.[1] ?? '';
+    if (!match) throw new UnauthorizedProblem(`The Authorization header must be "Bearer <token>"${/^\S+$/.test(header) ? ': the "Bearer " scheme is missing' : ''}.`, true);
+    return match[1];
   }
   if (credentials.bodyAccessToken !== undefined) return credentials.bodyAccessToken;
   const queryToken = credentials.query.access_token;
   if (sources.query && typeof queryToken === 'string') return queryToken;
-  if (sources.cookie && credentials.headers.cookie) return parseCookie(credentials.headers.cookie)[SESSION_COOKIE];
+  if (credentials.headers.cookie && (sources.cookie || usesCookieSession(credentials.headers))) return sessionCookie(credentials.headers);
   return undefined;
 }
+
+const sessionCookie = (headers: IncomingHttpHeaders) => (headers.cookie ? parseCookie(headers.cookie)[SESSION_COOKIE] : undefined);
 
 /**
  * Who may present which tokens: our own session tokens (unless POSTLINE_OWN_ACCOUNTS is off) and
@@ -72,6 +79,9 @@ async function sessionOf(identities: Identities, token: string): Promise<Authent
 /** Resolve the caller's session from a token, or throw 401 (503 when the host's keys are out of reach). */
 export async function resolveSession(identities: Identities, credentials: Credentials, sources: TokenSources): Promise<AuthenticatedSession> {
   const token = presentedToken(credentials, sources);
+  if (token === undefined && sessionCookie(credentials.headers) !== undefined) {
+    throw new UnauthorizedProblem(`The session cookie counts here only with the header "${COOKIE_SESSION_HEADER}: cookie" (which pages of other sites cannot send).`);
+  }
   if (token === undefined) throw new UnauthorizedProblem();
   const session = await sessionOf(identities, token);
   if (!session) throw new UnauthorizedProblem('The access token is invalid, expired or revoked.', true);

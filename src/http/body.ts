@@ -50,6 +50,20 @@ const textAsJson: RequestHandler = (req, _res, next) => {
 };
 
 /**
+ * `curl -d '{"body":"hi"}'` sends JSON typed as a form, which parses as one odd field name: say
+ * which header to set rather than that every field is missing.
+ */
+const refuseJsonAsForm: RequestHandler = (req, _res, next) => {
+  const firstField = isPlainObject(req.body) ? Object.keys(req.body)[0] : undefined;
+  if (firstField !== undefined && /^\s*[[{]/.test(firstField) && req.is(FORM_TYPE)) {
+    throw new UnsupportedMediaTypeProblem(
+      'The body looks like JSON but is sent as application/x-www-form-urlencoded (what curl -d sends): add -H "Content-Type: application/json".',
+    );
+  }
+  next();
+};
+
+/**
  * Move an `access_token` field out of the body (XDomainRequest cannot send headers), so that it
  * is never validated, stored or logged as data.
  */
@@ -63,7 +77,7 @@ const takeBodyToken: RequestHandler = (req, _res, next) => {
 
 /**
  * Parse POST, PATCH and PUT bodies: JSON, form-encoded, or text/plain holding JSON, in UTF-8, at
- * most 64 KiB; another type or charset is 415. A missing body is an empty object. The body must
+ * most 64 KiB; another type or charset is 415 (so is JSON sent as a form). A missing body is an empty object. The body must
  * be an object.
  */
 export function parseBodies(): RequestHandler[] {
@@ -82,5 +96,5 @@ export function parseBodies(): RequestHandler[] {
     if (!isPlainObject(req.body)) throw new BadRequestProblem('The request body must be a JSON object.');
     next();
   };
-  return [requireKnownType, parseJson, parseForm, parseText, textAsJson, requireObject, takeBodyToken];
+  return [requireKnownType, parseJson, parseForm, refuseJsonAsForm, parseText, textAsJson, requireObject, takeBodyToken];
 }

@@ -38,7 +38,7 @@ function commonProblems(operation: Operation): Record<number, string> {
 
 const SECURITY: Record<Operation['auth'], Array<Record<string, string[]>>> = {
   none: [],
-  token: [{ bearer: [] }],
+  token: [{ bearer: [] }, { sessionCookie: [], cookieSessionHeader: [] }],
   stream: [{ bearer: [] }, { accessToken: [] }, { sessionCookie: [] }],
 };
 
@@ -186,7 +186,18 @@ export function openApiDocument(): Record<string, unknown> {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'A postline session token (`pl_…`) or, when configured, a host JWT.' },
         accessToken: { type: 'apiKey', in: 'query', name: 'access_token', description: 'The token as a query parameter (stream endpoints only).' },
-        sessionCookie: { type: 'apiKey', in: 'cookie', name: 'postline_session', description: 'The HttpOnly cookie login sets (stream endpoints only).' },
+        sessionCookie: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'postline_session',
+          description: 'The HttpOnly cookie a sign-in with `Postline-Session: cookie` sets: alone on the stream endpoints, else with that header.',
+        },
+        cookieSessionHeader: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Postline-Session',
+          description: '`cookie`: this request uses the session cookie (pages of other sites cannot send it: no CSRF).',
+        },
       },
     },
   };

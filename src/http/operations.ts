@@ -1,5 +1,6 @@
 import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
+import { MethodNotAllowedProblem } from '../errors.js';
 import { eventSchema, messageSchema, searchResultSchema, threadSchema, userSchema } from '../contract.js';
 import {
   addMemberBody,
@@ -53,7 +54,7 @@ export interface Operation {
   summary: string;
   description?: string;
   tag: 'accounts' | 'threads' | 'messages' | 'search' | 'delivery' | 'presence' | 'meta';
-  /** `token`: Authorization: Bearer; `stream`: also ?access_token= and the session cookie; `none`: public. */
+  /** `token`: Authorization: Bearer, or the session cookie with `Postline-Session: cookie`; `stream`: also ?access_token= and the cookie alone; `none`: public. */
   auth: 'none' | 'token' | 'stream';
   params?: z.ZodObject;
   query?: z.ZodObject;
@@ -65,7 +66,16 @@ export interface Operation {
   problems?: Record<number, string>;
 }
 
-const session = z.object({ user: userSchema, token: z.string() });
+/** A sign-in's answer: the token, unless the page asked for the cookie session (`Postline-Session: cookie`). */
+const session = z.object({ user: userSchema, token: z.string().optional() });
+/** Sign-ins take `Postline-Session: cookie` (a browser page's session is then the HttpOnly cookie alone). */
+const signInHeaders = {
+  'Postline-Session': {
+    schema: z.literal('cookie'),
+    description: 'Sign this browser in: the session is set as the HttpOnly `postline_session` cookie, and the answer carries no token.',
+  },
+};
+const FOREIGN_SIGN_IN = 'A page of another site (by `Origin` or `Sec-Fetch-Site`) that POSTLINE_CORS_ORIGINS does not list: login CSRF.';
 const threadAnswer = z.object({ thread: threadSchema });
 const messageAnswer = z.object({ message: messageSchema });
 const noContent = (description: string): Success => ({ description });
@@ -91,12 +101,14 @@ export const operations = {
     method: 'post',
     path: '/users',
     summary: 'Register an account (and sign in)',
-    description: 'Also sets the HttpOnly `postline_session` cookie. With own accounts switched off: 404.',
+    description: 'With `Postline-Session: cookie`, sets the HttpOnly `postline_session` cookie instead of answering the token. With own accounts switched off: 404.',
     tag: 'accounts',
     auth: 'none',
     body: registerBody,
-    answers: { 201: json('The new user and a session token.', session) },
+    headers: signInHeaders,
+    answers: { 201: json('The new user and a session token (none with `Postline-Session: cookie`).', session) },
     problems: {
+      403: FOREIGN_SIGN_IN,
       404: 'Own accounts are switched off (POSTLINE_OWN_ACCOUNTS=false).',
       409: 'The username is taken.',
       429: 'Too many sign-in attempts from this address; see `Retry-After`.',
@@ -106,13 +118,15 @@ export const operations = {
     method: 'post',
     path: '/sessions',
     summary: 'Log in',
-    description: 'Also sets the HttpOnly `postline_session` cookie. With own accounts switched off: 404.',
+    description: 'With `Postline-Session: cookie`, sets the HttpOnly `postline_session` cookie instead of answering the token. With own accounts switched off: 404.',
     tag: 'accounts',
     auth: 'none',
     body: loginBody,
-    answers: { 201: json('The user and a new session token.', session) },
+    headers: signInHeaders,
+    answers: { 201: json('The user and a new session token (none with `Postline-Session: cookie`).', session) },
     problems: {
       401: 'Wrong username or password.',
+      403: FOREIGN_SIGN_IN,
       404: 'Own accounts are switched off (POSTLINE_OWN_ACCOUNTS=false).',
       429: 'Too many sign-in attempts from this address, or failed logins for this username; see `Retry-After`.',
     },
@@ -358,3 +372,26 @@ export const operations = {
 export function route(router: Router, operation: Operation, ...handlers: RequestHandler[]): void {
   router[operation.method](operation.path, ...handlers);
 }
+
+/** Each path of the registry as a pattern (below /v1), with the methods served there. */
+const PATHS = (() => {
+  const methods = new Map<string, Set<string>>();
+  for (const operation of Object.values(operations) as Operation[]) {
+    const served = methods.get(operation.path) ?? new Set<string>();
+    served.add(operation.method.toUpperCase());
+    if (operation.method === 'get') served.add('HEAD');
+    methods.set(operation.path, served);
+  }
+  return [...methods].map(([path, served]) => ({ pattern: new RegExp(`^${path.replace(/:\w+/g, '[^/]+')}/?$`), allowed: [...served] }));
+})();
+
+/**
+ * Middleware below /v1: a known path asked with a method it does not serve is 405 with `Allow`
+ * (before the body is read or the token checked), rather than the 404 of an unknown route.
+ */
+export const refuseUnservedMethods: RequestHandler = (req, _res, next) => {
+  // Several patterns may match one path (`/sessions/current` and a `/sessions/:id`): all count.
+  const allowed = new Set(PATHS.filter(({ pattern }) => pattern.test(req.path)).flatMap((path) => path.allowed));
+  if (allowed.size > 0 && !allowed.has(req.method)) throw new MethodNotAllowedProblem(req.method, [...allowed]);
+  next();
+};

@@ -103,7 +103,7 @@ function toProblem(error: unknown): Problem | undefined {
   if (error instanceof SessionEndedError) return new UnauthorizedProblem('The access token was revoked or has expired.', true);
   if (error instanceof SubscriberLimitError) {
     const what = error.kind === 'stream' ? 'open streams' : 'waiting polls';
-    return new TooManyRequestsProblem(error.kind === 'stream' ? 'streams' : 'polls', `At most ${error.cap} ${what} per user.`, 5);
+    return new TooManyRequestsProblem(error.kind === 'stream' ? 'streams' : 'polls', `At most ${error.cap} ${what} per user`, 5);
   }
   if (typeof error !== 'object' || error === null) return undefined;
   const failure = error as { type?: unknown; status?: unknown; code?: unknown; message?: unknown };

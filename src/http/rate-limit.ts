@@ -62,7 +62,7 @@ export function authAttemptLimiter(counters: SharedCounters, logger: Logger, per
   return limiter(counters, logger, {
     name: 'sign-in',
     perMinute,
-    detail: 'Too many sign-in attempts from this address; retry later.',
+    detail: 'Too many sign-in attempts from this address',
   });
 }
 
@@ -75,6 +75,6 @@ export function userLimiter(counters: SharedCounters, logger: Logger, perMinute:
     name: 'user',
     perMinute,
     keyGenerator: (req) => requireAuth(req).user.id,
-    detail: 'Too many requests for this user; retry later.',
+    detail: 'Too many requests for this user',
   });
 }

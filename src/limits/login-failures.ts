@@ -24,7 +24,7 @@ export class LoginFailureLimit {
     if (this.perMinute === 0) return;
     const { hits, resetAt } = await countHit(this.pool, this.key(username), 60_000);
     if (hits > this.perMinute) {
-      throw new TooManyRequestsProblem('login-failures', 'Too many failed sign-ins for this account; retry later.', secondsUntil(resetAt));
+      throw new TooManyRequestsProblem('login-failures', 'Too many failed sign-ins for this account', secondsUntil(resetAt));
     }
   }
 

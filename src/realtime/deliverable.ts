@@ -2,7 +2,7 @@ import { EventBuffer } from 'better-sse';
 import type { EventRow } from '../store/events.js';
 
 /** Our payloads are JSON text already: written as they are. */
-const asText = (data: unknown) => data as string;
+export const asText = (data: unknown) => data as string;
 
 /**
  * One event as every delivery path sends it. The envelope is JSON text from the database (or

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { createEventBuffer, createSession, type Session } from 'better-sse';
-import type { Deliverable } from './deliverable.js';
+import { asText, type Deliverable } from './deliverable.js';
 import type { Resume } from './subscriber.js';
 import { NodeSseConnection } from './sse-connection.js';
 import { Stream } from './stream.js';
@@ -16,10 +16,10 @@ export class SseStream extends Stream {
   private session: Session | undefined;
 
   /**
-   * Send the head, a padding comment and the `retry:` hint; keep-alive comments follow. A stream
-   * "from now" also says where now is, as an `id:` without data (it dispatches no event, but sets
-   * EventSource's last event id): a client that loses the stream before its first event then
-   * resumes from there instead of from a later "now", which would skip what came in between.
+   * Send the head, a padding comment, then the `retry:` hint with the `ready` event; keep-alive
+   * comments follow. A stream "from now" puts where now is on the `ready` frame as its `id:` (which
+   * sets EventSource's last event id): a client that loses the stream before its first durable
+   * event then resumes from there instead of from a later "now", which would skip what came between.
    */
   override async open(req: IncomingMessage, resume: Resume): Promise<void> {
     const connection = new NodeSseConnection(req, this.res, { 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
@@ -29,9 +29,10 @@ export class SseStream extends Stream {
       retry: null,
       keepAlive: null, // see Stream.startHeartbeat
     });
-    const preamble = createEventBuffer().comment(PADDING).dispatch().retry(this.settings.retryMs);
-    if (this.from === undefined && resume.kind === 'live') preamble.id(String(resume.lastId));
-    await this.session.batch(preamble.dispatch());
+    const ready = this.readyEvent(resume);
+    const preamble = createEventBuffer({ serializer: asText }).comment(PADDING).dispatch().retry(this.settings.retryMs);
+    if (ready.fromNow !== undefined) preamble.id(ready.fromNow);
+    await this.session.batch(preamble.event('ready').data(ready.json).dispatch());
     this.startHeartbeat();
   }
 

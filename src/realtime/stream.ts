@@ -92,8 +92,21 @@ export abstract class Stream extends Subscription {
     return this.startingPoint(feed, BACKLOG_PAGE);
   }
 
-  /** Send the response head and preamble (`resume` says where the stream starts). */
+  /** Send the response head, the preamble and the `ready` event (`resume` says where the stream starts). */
   abstract open(req: IncomingMessage, resume: Resume): Promise<void>;
+
+  /**
+   * The stream's first event, `ready`: whose stream this is and where it starts (the resume point
+   * it was given, or, from now, the newest event's id). A client sees from it that the body gets
+   * through (a proxy may pass the head and hold the body) and that the stream is its own user's.
+   * `fromNow` is that id when the stream starts from now (SSE also sends it as the frame's `id:`).
+   */
+  protected readyEvent(resume: Resume): { json: string; fromNow: string | undefined } {
+    const fromNow = this.from === undefined && resume.kind === 'live' ? String(resume.lastId) : undefined;
+    const lastEventId = fromNow ?? String(this.from ?? this.lastId);
+    const json = JSON.stringify({ type: 'ready', at: new Date().toISOString(), data: { userId: this.userId, lastEventId } });
+    return { json, fromNow };
+  }
 
   /** Send what the client missed (or a reset), page by page as the socket takes it, then deliver live. */
   async resume(feed: EventFeed, resume: Resume): Promise<void> {

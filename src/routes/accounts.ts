@@ -4,6 +4,7 @@ import { PasswordHasher } from '../auth/passwords.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
 import { ConflictProblem, NotFoundProblem, UnauthorizedProblem } from '../errors.js';
 import { clearSessionCookie, requireAuth, setSessionCookie } from '../http/auth.js';
+import { refuseForeignSignIns, usesCookieSession } from '../http/browser-session.js';
 import type { AppContext } from '../http/context.js';
 import { authAttemptLimiter } from '../http/rate-limit.js';
 import { operations, route } from '../http/operations.js';
@@ -31,14 +32,20 @@ export function signInRoutes(ctx: AppContext): Router {
   const passwords = new PasswordHasher(ctx.config.scryptCostLog2);
   const loginFailures = new LoginFailureLimit(ctx.pool, ctx.config.loginFailuresPerMin);
 
+  /** A page that asks for the cookie session gets only the cookie; everyone else only the token. */
   async function startSession(req: Request, res: Response, user: User): Promise<void> {
     const token = generateToken();
     await insertSession(ctx.pool, user.id, hashToken(token), ctx.config.tokenTtlMs);
+    if (!usesCookieSession(req.headers)) {
+      res.status(201).json({ user, token });
+      return;
+    }
     setSessionCookie(req, res, token, ctx.config.tokenTtlMs);
-    res.status(201).json({ user, token });
+    res.status(201).json({ user });
   }
+  const refuseForeign = refuseForeignSignIns(ctx.config.corsOrigins);
 
-  route(router, operations.register, limitAttempts, async (req, res) => {
+  route(router, operations.register, refuseForeign, limitAttempts, async (req, res) => {
     const input = parse(operations.register.body, req.body);
     const user = await insertUser(ctx.pool, {
       username: input.username,
@@ -49,7 +56,7 @@ export function signInRoutes(ctx: AppContext): Router {
     await startSession(req, res, user);
   });
 
-  route(router, operations.login, limitAttempts, async (req, res) => {
+  route(router, operations.login, refuseForeign, limitAttempts, async (req, res) => {
     const input = parse(operations.login.body, req.body);
     await loginFailures.reserve(input.username);
     const found = await findCredentials(ctx.pool, input.username);

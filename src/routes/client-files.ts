@@ -11,6 +11,7 @@ const SWAGGER_UI_DIR = path.dirname(createRequire(import.meta.url).resolve('swag
 const HTML = 'text/html; charset=utf-8';
 const SCRIPT = 'application/javascript; charset=utf-8';
 const CSS = 'text/css; charset=utf-8';
+const ICON = 'image/x-icon';
 
 /** URL path → file under src/client (or `root`) and its type (`.cjs` has no browser type of its own). */
 const FILES: Record<string, { file: string; type: string; root?: string }> = {
@@ -18,6 +19,7 @@ const FILES: Record<string, { file: string; type: string; root?: string }> = {
   '/client.js': { file: 'postline-client.cjs', type: SCRIPT },
   '/demo.js': { file: 'demo/demo.js', type: SCRIPT },
   '/demo.css': { file: 'demo/demo.css', type: CSS },
+  '/favicon.ico': { file: 'demo/favicon.ico', type: ICON },
   '/docs': { file: 'docs/index.html', type: HTML },
   '/docs/docs.js': { file: 'docs/docs.js', type: SCRIPT },
   '/docs/swagger-ui-bundle.js': { file: 'swagger-ui-bundle.js', type: SCRIPT, root: SWAGGER_UI_DIR },
@@ -25,7 +27,7 @@ const FILES: Record<string, { file: string; type: string; root?: string }> = {
 };
 
 /**
- * The browser client (`/client.js`), the demo chat page (`/`, `/demo.js`, `/demo.css`) and the
+ * The browser client (`/client.js`), the demo chat page (`/`, `/demo.js`, `/demo.css`, `/favicon.ico`) and the
  * API viewer (`/docs`: Swagger UI on /v1/openapi.json), as
  * files (the CSP allows no inline script). The names carry no version, so browsers revalidate
  * every time (`no-cache`, answered by 304 while Last-Modified still matches) and never

@@ -3,12 +3,13 @@ import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { bearer, createPair, sendMessage } from '../support/api.js';
+import { bearer, createPair, createThread, register, sendMessage, type TestUser } from '../support/api.js';
 import { useInstances } from '../support/fixture.js';
 import { startTestInstance, type TestInstance } from '../support/instance.js';
 import { openStream, waitFor } from '../support/sse.js';
 import { launchChromium } from './support/browser.js';
 import { runChatScenario } from './support/chat-scenario.js';
+import { DemoUser } from './support/demo-page.js';
 import { startNginx, type Nginx } from './support/nginx.js';
 import { requireProgram } from './support/programs.js';
 import { E2E_SERVER_ENV } from './support/server-env.js';
@@ -151,4 +152,64 @@ describe(`nginx with a ${READ_TIMEOUT_MS / 1000} s proxy_read_timeout`, { skip }
 
   test('two people chat through it over SSE', (c) =>
     runChatScenario(c, { browser, baseUrl: nginx.proxy.url, variant: 'native', transport: 'sse', cutConnections: endAllConnections }));
+});
+
+interface FallbackWindow {
+  postlineDemo: { client: { on(type: 'fallback', listener: (reason: string) => void): void }; fallbacks?: string[] };
+}
+
+/** Record, in the page, why its client fell back to long-poll (if it does). */
+const recordFallbacks = (user: DemoUser) =>
+  user.page.evaluate(() => {
+    const demo = (globalThis as unknown as FallbackWindow).postlineDemo;
+    demo.fallbacks = [];
+    demo.client.on('fallback', (reason) => demo.fallbacks!.push(reason));
+  });
+const fallbacksOf = (user: DemoUser) => user.page.evaluate(() => (globalThis as unknown as FallbackWindow).postlineDemo.fallbacks!);
+
+describe('nginx reloaded under pages (worker_shutdown_timeout 1s: a reload cuts the open streams)', { skip }, () => {
+  test('four reloads 3 s apart cut working streams, and the page stays on SSE', async () => {
+    const proxy = await startNginx(nginxProgram.path, t.apps.map((app) => app.url), [], { reloadable: true });
+    const alice = await DemoUser.register(browser, proxy.url, 'native', 'Alice');
+    const bob = await DemoUser.register(browser, proxy.url, 'native', 'Bob');
+    try {
+      await alice.startChatWith(bob);
+      await alice.expectTransport('sse');
+      await recordFallbacks(alice);
+      const streams = () => alice.requests.filter((request) => request.url().includes('/v1/events')).length;
+      const before = streams();
+      for (let reload = 0; reload < 4; reload++) {
+        await proxy.reload();
+        await delay(3000); // the cadence itself is the scenario: four reloads 3 s apart sent pages to long-poll
+      }
+      assert.deepEqual(await fallbacksOf(alice), [], 'never fell back');
+      await alice.expectTransport('sse');
+      assert.ok(streams() >= before + 4, `each reload cut the stream (${streams() - before} new streams)`);
+      await bob.openChatWith(alice);
+      await bob.send('after four reloads');
+      await alice.expectMessage('after four reloads');
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+      await proxy.stop();
+    }
+  });
+
+  test('a page that fell back to long-poll (nginx buffered its streams) goes back to SSE once streams get through', async () => {
+    const proxy = await startNginx(nginxProgram.path, t.apps.map((app) => app.url), FORCED_BUFFERING, { reloadable: true });
+    const alice = await DemoUser.register(browser, proxy.url, 'native', 'Alice');
+    const bob = await register(proxy.url);
+    const threadId = await createThread(proxy.url, bob, [{ id: alice.id } as TestUser]);
+    try {
+      await alice.expectTransport('long-poll');
+      await proxy.reload([]); // buffering off again: X-Accel-Buffering is honoured
+      // The page tries a stream again 7.5-15 s after it fell back (streamRetryMs, jittered).
+      await alice.expectTransport('sse', 30_000);
+      await alice.threadNamed(bob.username).click();
+      await sendMessage(proxy.url, bob, threadId, 'back on the stream');
+      await alice.expectMessage('back on the stream');
+    } finally {
+      await alice.close();
+      await proxy.stop();
+    }
+  });
 });

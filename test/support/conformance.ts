@@ -15,8 +15,8 @@ interface OpenApi {
   paths: Record<string, PathItem>;
 }
 
-/** Answers the middleware gives before routing (body parsing, authentication, limits, no such route). */
-const BEFORE_ROUTING = new Set([400, 401, 404, 408, 413, 415, 429, 431, 503]);
+/** Answers the middleware gives before routing (body parsing, authentication, limits, no such route or method). */
+const BEFORE_ROUTING = new Set([400, 401, 404, 405, 408, 413, 415, 429, 431, 503]);
 const HTTP_METHODS = new Set(['get', 'post', 'put', 'patch', 'delete']);
 
 export interface ConformanceReport {

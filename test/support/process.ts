@@ -58,7 +58,7 @@ export function spawnServer(env: Record<string, string | undefined>, options: Sp
       if (!stream) continue;
       createInterface({ input: stream }).on('line', (line) => {
         output.push(line);
-        const match = /"url":"([^"]+)".*"msg":"postline is listening"/.exec(line);
+        const match = /"url":"([^"]+)".*"msg":"postline is listening/.exec(line);
         if (match) resolve(match[1]!);
       });
     }

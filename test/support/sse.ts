@@ -69,7 +69,15 @@ export class EventStreamParser {
   }
 }
 
-/** A raw HTTP reader of an SSE (or NDJSON) response, frame by frame, as a browser would parse it. */
+/** The `ready` event every stream opens with (docs/api.md), with the SSE frame's `id:` if it had one. */
+export type ReadyEnvelope = Envelope & { type: 'ready'; data: { userId: string; lastEventId: string }; sseId?: string };
+
+/**
+ * A raw HTTP reader of an SSE (or NDJSON) response, frame by frame, as a browser would parse it.
+ * Every stream's first event must be `ready` (and no other event may be): the reader holds it
+ * apart ({@link ready}), so that the other readers return the events that follow it, and fails
+ * them all if the stream breaks that rule.
+ */
 export class StreamReader {
   /** Every byte received, as text. */
   raw = '';
@@ -77,6 +85,9 @@ export class StreamReader {
   private readonly parser = new EventStreamParser();
   private readonly frames = this.parser.frames;
   private readonly lines = this.parser.lines;
+  private readyEnvelope: ReadyEnvelope | undefined;
+  /** How the stream broke the `ready` rule, if it did. */
+  private broken: string | undefined;
   private wake: (() => void) | undefined;
 
   private constructor(
@@ -101,6 +112,15 @@ export class StreamReader {
 
   get status(): number {
     return this.response.statusCode ?? 0;
+  }
+
+  private get isNdjson(): boolean {
+    return (this.response.headers['content-type'] ?? '').startsWith('application/x-ndjson');
+  }
+
+  /** The stream's `ready` event (it comes first, right after the padding). */
+  async ready(timeoutMs = 10_000): Promise<ReadyEnvelope> {
+    return this.take(() => this.readyEnvelope, timeoutMs);
   }
 
   /** The next frame with data (an event), skipping comment-only and retry-only blocks. */
@@ -175,7 +195,33 @@ export class StreamReader {
   private receive(chunk: string): void {
     this.raw += chunk;
     this.parser.feed(chunk);
+    if (this.status === 200) this.holdReadyApart();
     this.wake?.();
+  }
+
+  /** Take the first event out as the `ready` event; any other first event, or a later `ready`, breaks the stream. */
+  private holdReadyApart(): void {
+    if (this.isNdjson) {
+      const index = this.lines.findIndex((line) => line.trim() !== '');
+      if (index === -1) return;
+      if (this.readyEnvelope === undefined) {
+        const envelope = JSON.parse(this.lines[index]!) as Envelope;
+        if (envelope.type !== 'ready') this.broken ??= `the first line is not the ready event: ${this.lines[index]}`;
+        else this.readyEnvelope = envelope as ReadyEnvelope;
+        this.lines.splice(0, index + 1);
+      }
+      if (this.lines.some((line) => line.startsWith('{"type":"ready"'))) this.broken ??= 'a second ready line';
+      return;
+    }
+    const index = this.frames.findIndex((frame) => frame.data !== undefined);
+    if (index === -1) return;
+    if (this.readyEnvelope === undefined) {
+      const frame = this.frames[index]!;
+      if (frame.event !== 'ready') this.broken ??= `the first event is not ready: ${frame.event} ${frame.data}`;
+      else this.readyEnvelope = { ...(JSON.parse(frame.data!) as ReadyEnvelope), sseId: frame.id };
+      this.frames.splice(index, 1);
+    }
+    if (this.frames.some((frame) => frame.event === 'ready')) this.broken ??= 'a second ready event';
   }
 
   private finish(): void {
@@ -190,6 +236,12 @@ export class StreamReader {
         reject(new Error(`nothing arrived within ${timeoutMs} ms; received so far:\n${this.raw.slice(-2000)}`));
       }, timeoutMs);
       const attempt = () => {
+        if (this.broken !== undefined) {
+          clearTimeout(timer);
+          this.wake = undefined;
+          reject(new Error(`the stream broke the ready rule: ${this.broken}`));
+          return;
+        }
         const value = pick();
         if (value !== undefined) {
           clearTimeout(timer);

@@ -82,8 +82,55 @@
     return 'Someone';
   }
 
+  /** What went wrong, for people: the wait of a 429, else the server's detail. */
+  function describe(error) {
+    if (error.status === 429 && error.retryAfterMs) return 'Too many attempts: try again in ' + Math.ceil(error.retryAfterMs / 1000) + ' s.';
+    if (error.status === 0) return 'No connection to the server: check your network.';
+    return error.message;
+  }
+
   function showError(id, error) {
-    $(id).textContent = error ? error.message : '';
+    $(id).textContent = error ? describe(error) : '';
+  }
+
+  /**
+   * A problem next to the fields it names (`fields`: errors[] path -> element id of its message);
+   * what names no field goes to `generalId`. Returns nothing.
+   */
+  function showProblem(generalId, fields, error) {
+    var placed = false;
+    for (var path in fields) $(fields[path]).textContent = '';
+    var list = (error && error.problem && error.problem.errors) || [];
+    for (var i = 0; i < list.length; i++) {
+      var id = fields[list[i].path];
+      if (!id) continue;
+      $(id).textContent = (list[i].path === 'body' ? 'The message ' : '') + list[i].message;
+      placed = true;
+    }
+    $(generalId).textContent = error && !placed ? describe(error) : '';
+  }
+
+  /** Characters as the server counts them: code points, so an emoji is one. */
+  function codePoints(text) {
+    return text.length - (text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g) || []).length;
+  }
+
+  var MAX_MESSAGE = 4000;
+
+  function pad(number) {
+    return (number < 10 ? '0' : '') + number;
+  }
+
+  var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+  /** A timestamp in the reader's time zone: the time today, with the day before that, with the year before this year. */
+  function localTime(iso) {
+    var date = new Date(iso);
+    var today = new Date();
+    var time = pad(date.getHours()) + ':' + pad(date.getMinutes());
+    if (date.toDateString() === today.toDateString()) return time;
+    var day = date.getDate() + ' ' + MONTHS[date.getMonth()];
+    return (date.getFullYear() === today.getFullYear() ? day : day + ' ' + date.getFullYear()) + ', ' + time;
   }
 
   function findMessage(messageId) {
@@ -97,8 +144,9 @@
 
   function renderTransport() {
     var badge = $('transport');
-    var label = TRANSPORT_LABELS[client.transport] || 'offline';
+    var label = (TRANSPORT_LABELS[client.transport] || 'offline') + (client.role === 'follower' ? ' \u00B7 shared' : '');
     badge.textContent = client.state === 'open' ? label : label + ' (' + client.state + ')';
+    badge.setAttribute('title', client.role === 'follower' ? 'Another tab of this browser holds the connection and passes the events on' : 'How events reach this page');
     badge.setAttribute('data-transport', client.transport || 'none');
     badge.setAttribute('data-state', client.state);
   }
@@ -122,6 +170,14 @@
     return list;
   }
 
+  /** The thread's last message, as the list shows it: who, and the start of what. */
+  function preview(thread) {
+    var last = thread.lastMessage;
+    if (!last) return 'No messages yet';
+    var who = last.senderId === me.id ? 'You' : memberName(thread.id, last.senderId);
+    return who + ': ' + last.body;
+  }
+
   function renderThreads() {
     var list = $('threads');
     clear(list);
@@ -133,7 +189,11 @@
       if (thread.id === openThreadId) entry.setAttribute('aria-current', 'true');
       var members = others(thread);
       for (var m = 0; m < members.length; m++) entry.appendChild(presenceDot(members[m].id));
-      entry.appendChild(element('span', 'name', threadName(thread)));
+      var text = element('span', 'summary');
+      text.appendChild(element('span', 'name', threadName(thread)));
+      text.appendChild(element('span', 'preview', preview(thread)));
+      entry.appendChild(text);
+      if (thread.lastMessage) entry.appendChild(element('time', 'when', localTime(thread.lastMessage.createdAt)));
       if (thread.unreadCount > 0) {
         var badge = element('span', 'unread', String(thread.unreadCount));
         badge.setAttribute('aria-label', thread.unreadCount + ' unread');
@@ -226,8 +286,9 @@
     if (message.replyTo) item.appendChild(renderQuote(message));
     item.appendChild(element('span', 'body', deleted ? 'This message was deleted' : message.body));
     if (message.editedAt && !deleted) item.appendChild(element('span', 'edited', '(edited)'));
-    var time = element('time', 'time', message.createdAt.slice(11, 16));
+    var time = element('time', 'time', localTime(message.createdAt));
     time.setAttribute('datetime', message.createdAt);
+    time.setAttribute('title', new Date(message.createdAt).toString());
     item.appendChild(time);
     if (mine && !deleted) item.appendChild(renderTick(message));
     if (deleted) return item;
@@ -237,13 +298,31 @@
     return item;
   }
 
+  /** A message in the outbox: ours, not on the server yet (offline, or the server failing). */
+  function renderPending(entry) {
+    var item = element('li', 'message mine pending');
+    item.setAttribute('data-client-id', entry.clientId);
+    item.appendChild(element('span', 'author', 'You'));
+    item.appendChild(element('span', 'body', entry.body));
+    var status = element('span', 'tick pending', '\u23F1 waiting to send');
+    status.setAttribute('title', 'Kept in this browser; sent as soon as the server can be reached');
+    item.appendChild(status);
+    return item;
+  }
+
   /** Re-render the open thread's messages, staying at the bottom if we were (or where we were). */
   function renderMessages() {
     var list = $('messages');
     var scrolled = list.scrollTop;
     var atBottom = list.scrollHeight - scrolled - list.clientHeight < 40;
     clear(list);
-    for (var i = 0; i < messages.length; i++) list.appendChild(renderMessage(messages[i]));
+    var sentIds = {};
+    for (var i = 0; i < messages.length; i++) {
+      list.appendChild(renderMessage(messages[i]));
+      if (messages[i].clientId) sentIds[messages[i].clientId] = true;
+    }
+    var pending = openThreadId ? client.pending(openThreadId) : [];
+    for (var p = 0; p < pending.length; p++) if (!sentIds[pending[p].clientId]) list.appendChild(renderPending(pending[p]));
     var found = highlight && list.querySelector('.found');
     if (found && !highlightShown) {
       highlightShown = true;
@@ -272,6 +351,7 @@
 
   function renderConversation() {
     var thread = threads[openThreadId];
+    $('chat').className = thread ? 'chat thread-open' : 'chat';
     $('conversation-title').textContent = thread ? threadName(thread) : 'Pick a conversation';
     $('composer').hidden = !thread;
     renderMessages();
@@ -389,7 +469,17 @@
     replyingTo = null;
     editing = null;
     $('message-input').value = '';
+    updateCounter();
     renderComposerContext();
+  }
+
+  /** The character counter: the server takes at most 4000 (after trimming); over that, no Send. */
+  function updateCounter() {
+    var used = codePoints($('message-input').value.replace(/^\s+|\s+$/g, ''));
+    var counter = $('counter');
+    counter.textContent = used + ' / ' + MAX_MESSAGE;
+    counter.className = used > MAX_MESSAGE ? 'counter over' : 'counter';
+    $('send').disabled = used > MAX_MESSAGE;
   }
 
   function openThread(threadId, messageId) {
@@ -514,6 +604,7 @@
   function signedIn(user) {
     me = user;
     $('me').textContent = user.displayName + ' (' + user.username + ')';
+    $('restoring').hidden = true;
     $('signin').hidden = true;
     $('chat').hidden = false;
     $('logout').hidden = false;
@@ -529,17 +620,32 @@
     threads = {};
     openThreadId = null;
     $('me').textContent = '';
+    $('restoring').hidden = true;
     $('signin').hidden = false;
     $('chat').hidden = true;
     $('logout').hidden = true;
     renderTransport();
   }
 
+  var SIGNIN_FIELDS = { username: 'username-error', password: 'password-error', displayName: 'display-name-error' };
+
+  /** Keep the sign-in buttons off while the server asks us to wait (a 429's Retry-After). */
+  function holdSignIn(ms) {
+    $('login').disabled = true;
+    $('register').disabled = true;
+    setTimeout(function () {
+      $('login').disabled = false;
+      $('register').disabled = false;
+      $('signin-error').textContent = '';
+    }, ms);
+  }
+
   function signIn(register) {
     var username = $('username').value;
     var password = $('password').value;
     var done = function (error, user) {
-      showError('signin-error', error);
+      showProblem('signin-error', SIGNIN_FIELDS, error);
+      if (error && error.status === 429) holdSignIn(error.retryAfterMs || 1000);
       if (!error) signedIn(user);
     };
     if (register) client.register(username, password, $('display-name').value, done);
@@ -687,8 +793,8 @@
       }
       menuFor = null;
       (reacted ? client.unreact : client.react).call(client, message.threadId, message.id, emoji, function (error, changed) {
-        if (error) return window.alert('Not changed: ' + error.message);
-        replaceMessage(changed);
+        showError('composer-error', error);
+        if (!error) replaceMessage(changed);
       });
       return renderMessages();
     }
@@ -705,7 +811,7 @@
       $('message-input').focus();
     } else if (action === 'delete' && window.confirm('Delete this message for everyone?')) {
       client.deleteMessage(message.threadId, message.id, function (error) {
-        if (error) window.alert('Not deleted: ' + error.message);
+        showError('composer-error', error);
       });
     }
     renderConversation();
@@ -714,11 +820,23 @@
   on($('composer-cancel'), 'click', resetComposer);
 
   on($('message-input'), 'input', function () {
+    updateCounter();
     if (openThreadId && this.value && !editing) client.typing(openThreadId);
   });
 
+  // Enter sends, Shift+Enter starts a new line, Escape leaves a reply or an edit.
   on($('message-input'), 'keydown', function (event) {
     if (event.keyCode === 27) resetComposer();
+    if (event.keyCode === 13 && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (!$('send').disabled) $('send').click();
+    }
+  });
+
+  on($('back'), 'click', function () {
+    openThreadId = null;
+    renderThreads();
+    renderConversation();
   });
 
   on($('composer'), 'submit', function (event) {
@@ -730,18 +848,21 @@
     var edited = editing;
     var answering = replyingTo;
     resetComposer();
+    $('composer-error').textContent = '';
     if (edited) {
       client.editMessage(threadId, edited.id, body, function (error, message) {
-        if (error) return window.alert('Not edited: ' + error.message);
+        showProblem('composer-error', { body: 'composer-error' }, error);
+        if (error) return;
         replaceMessage(message);
       });
       return;
     }
     client.send(threadId, body, { replyTo: answering ? answering.id : null }, function (error, message) {
       if (error) {
-        // Not delivered after every retry: give the text back rather than lose it.
-        input.value = body;
-        window.alert('Not sent: ' + error.message);
+        // The server refused it (not a failure it will get over): give the text back rather than lose it.
+        if (!input.value) input.value = body;
+        showProblem('composer-error', { body: 'composer-error' }, error);
+        updateCounter();
         return;
       }
       // Shown now rather than when its event arrives (which addMessage then ignores).
@@ -773,6 +894,44 @@
   client.on('transport', renderTransport);
   client.on('state', renderTransport);
   client.on('unauthorized', signedOut);
+  client.on('outbox', function () {
+    if (me && openThreadId) renderMessages();
+  });
+  client.on('sent', function (sent) {
+    if (sent.message.threadId !== openThreadId) return;
+    addMessage(sent.message);
+    renderMessages();
+  });
+  client.on('sendfailed', function (failed) {
+    // A message a reload left in the outbox, which the server refused: say so where it was.
+    if (failed.entry.threadId === openThreadId) showProblem('composer-error', { body: 'composer-error' }, failed.error);
+  });
+
+  // A reload or a new tab: the browser's session (the HttpOnly cookie) signs the page in again.
+  // While the server cannot be reached (offline, or restarting) the page waits for it rather
+  // than asking to sign in; messages left in the outbox go out once it is back.
+  var restoreTimer = null;
+  var restoreFailures = 0;
+  function restoreSession() {
+    restoreTimer = null;
+    client.restore(function (error, user) {
+      if (user) return signedIn(user);
+      if (error && (error.status === 0 || error.status >= 500)) {
+        restoreFailures += 1;
+        $('restoring').textContent = 'Waiting for the server\u2026';
+        restoreTimer = setTimeout(restoreSession, Math.min(10000, 250 * Math.pow(2, restoreFailures)));
+        return;
+      }
+      signedOut();
+      showError('signin-error', error);
+    });
+  }
+  on(window, 'online', function () {
+    if (restoreTimer === null) return;
+    clearTimeout(restoreTimer);
+    restoreSession();
+  });
+  restoreSession();
 
   // For tests and the curious: the page's client.
   window.postlineDemo = { client: client };

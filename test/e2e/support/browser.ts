@@ -45,9 +45,18 @@ export type EventSourceVariant = 'native' | 'none' | 'polyfill';
 
 const polyfillSource = () => readFileSync(createRequire(import.meta.url).resolve('event-source-polyfill'), 'utf8');
 
+/** Page settings for a context: its viewport, time zone, scripts run before the page's own. */
+export interface ContextOptions {
+  viewport?: { width: number; height: number };
+  timezoneId?: string;
+  /** Run before any page script (say, `delete window.BroadcastChannel` for an old browser's tabs). */
+  initScript?: string;
+}
+
 /** A fresh browser context (its own cookies: one user) whose pages get `variant`'s EventSource. */
-export async function newUserContext(browser: Browser, variant: EventSourceVariant): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
+export async function newUserContext(browser: Browser, variant: EventSourceVariant, options: ContextOptions = {}): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1000, height: 640 }, ...(options.timezoneId && { timezoneId: options.timezoneId }) });
+  if (options.initScript) await context.addInitScript({ content: options.initScript });
   // Init scripts run before the page's own scripts, and CSP does not apply to them.
   if (variant === 'none') await context.addInitScript({ content: 'delete window.EventSource;' });
   if (variant === 'polyfill') await context.addInitScript({ content: `delete window.EventSource;\n${polyfillSource()}` });

@@ -42,6 +42,11 @@ export class ChildProgram {
     if (exited) throw new Error(`${this.name} exited at start:\n${this.output.join('')}`);
   }
 
+  /** Send it a signal (say, SIGHUP: nginx reloads its configuration). */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
   /** Stop it (SIGTERM) and wait for it to exit. */
   async stop(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');

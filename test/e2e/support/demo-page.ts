@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Locator, Page, Request } from 'playwright-core';
 import { PASSWORD, uniqueUsername } from '../../support/api.js';
-import { newUserContext, type EventSourceVariant } from './browser.js';
+import { newUserContext, type ContextOptions, type EventSourceVariant } from './browser.js';
 
 /** How long a UI expectation may take before the test fails. */
 const UI_TIMEOUT_MS = 15_000;
@@ -36,8 +36,15 @@ export class DemoUser {
    * Open the demo page at `baseUrl` in a new context and register as a new user called
    * `displayName` (its username: `usernamePrefix`, default the display name, and a random tail).
    */
-  static async register(browser: Browser, baseUrl: string, variant: EventSourceVariant, displayName: string, usernamePrefix = displayName.toLowerCase()): Promise<DemoUser> {
-    const context = await newUserContext(browser, variant);
+  static async register(
+    browser: Browser,
+    baseUrl: string,
+    variant: EventSourceVariant,
+    displayName: string,
+    usernamePrefix = displayName.toLowerCase(),
+    options: ContextOptions = {},
+  ): Promise<DemoUser> {
+    const context = await newUserContext(browser, variant, options);
     const page = await context.newPage();
     const user = new DemoUser(context, page, uniqueUsername(usernamePrefix), displayName);
     await page.goto(`${baseUrl}/`);
@@ -49,17 +56,23 @@ export class DemoUser {
     return user;
   }
 
-  /** Reload the page (the session is the page's: sign in again) and wait for the thread list. */
+  /** Reload the page (the session cookie signs it in again, no form) and wait for the thread list. */
   async reload(): Promise<void> {
     await this.page.reload();
-    await this.page.fill('#username', this.username);
-    await this.page.fill('#password', PASSWORD);
-    await this.page.click('#login');
     await this.signedIn();
     await this.page.locator('#threads button.thread').first().waitFor({ timeout: UI_TIMEOUT_MS });
   }
 
-  private async signedIn(): Promise<void> {
+  /** Another tab of this user's browser, signed in by the session cookie. */
+  async newTab(): Promise<Page> {
+    const page = await this.context.newPage();
+    page.on('pageerror', (error) => process.stderr.write(`[${this.displayName}'s tab] ${error.message}\n`));
+    await page.goto(this.page.url());
+    await page.locator('#chat').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+    return page;
+  }
+
+  async signedIn(): Promise<void> {
     await this.page.locator('#chat').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
     this.id = await this.page.evaluate(() => (globalThis as unknown as DemoWindow).postlineDemo.client.user!.id);
     // Record every envelope the client emits, to check that none arrives twice.
@@ -81,8 +94,13 @@ export class DemoUser {
     await this.page.locator('#conversation-title', { hasText: other.displayName }).waitFor({ timeout: UI_TIMEOUT_MS });
   }
 
+  /** The conversation named `name` in the list (by its name, not its last message's preview). */
+  threadNamed(name: string): Locator {
+    return this.page.locator('#threads button.thread', { has: this.page.locator('.name', { hasText: name }) });
+  }
+
   threadButton(other: DemoUser): Locator {
-    return this.page.locator('#threads button.thread', { hasText: other.displayName });
+    return this.threadNamed(other.displayName);
   }
 
   async openChatWith(other: DemoUser): Promise<void> {
@@ -137,7 +155,7 @@ export class DemoUser {
   }
 
   async openThread(name: string): Promise<void> {
-    await this.page.locator('#threads button.thread', { hasText: name }).click();
+    await this.threadNamed(name).click();
     await this.page.locator('#conversation-title', { hasText: name }).waitFor({ timeout: UI_TIMEOUT_MS });
   }
 

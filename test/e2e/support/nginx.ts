@@ -2,11 +2,18 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../../support/sse.js';
 import { answers, ChildProgram, freePort } from './child.js';
 
 export interface Nginx {
   /** The proxy's base URL. */
   url: string;
+  /**
+   * Reload the configuration, as `nginx -s reload` does (only with `reloadable`), with these
+   * directives in its location block; resolves once the new worker runs. The old worker closes its
+   * connections (streams included) within worker_shutdown_timeout (1 s).
+   */
+  reload(directives?: string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -49,18 +56,22 @@ export function siteConfigForTest(text: string, options: { upstreams: string[]; 
  * site config of deploy/nginx.conf and `directives` added to its location block. It runs in the
  * foreground with everything (config, pid, logs, temp files) in a temporary folder.
  */
-export async function startNginx(nginxPath: string, upstreams: string[], directives: string[] = []): Promise<Nginx> {
+export async function startNginx(nginxPath: string, upstreams: string[], directives: string[] = [], options: { reloadable?: boolean } = {}): Promise<Nginx> {
   const dir = await mkdtemp(path.join(tmpdir(), 'postline-nginx-'));
   // Run as root, nginx may still write temp files as another user.
   await chmod(dir, 0o777);
   const port = await freePort();
-  const site = siteConfigForTest(await readFile(DEPLOY_CONFIG, 'utf8'), { upstreams, port, dir, directives });
-  await writeFile(path.join(dir, 'postline.conf'), site);
+  const deployed = await readFile(DEPLOY_CONFIG, 'utf8');
+  const writeSite = (wanted: string[]) => writeFile(path.join(dir, 'postline.conf'), siteConfigForTest(deployed, { upstreams, port, dir, directives: wanted }));
+  await writeSite(directives);
+  // Reloading takes a master process; its old worker then waits at most 1 s for open requests
+  // (streams never end by themselves), as production configs set it.
+  const processes = options.reloadable ? 'master_process on;\nworker_processes 1;\nworker_shutdown_timeout 1s;' : 'master_process off;';
   const config = `
 daemon off;
-master_process off;
+${processes}
 pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
+error_log ${dir}/error.log ${options.reloadable ? 'notice' : 'warn'};
 events { worker_connections 512; }
 http {
   client_body_temp_path ${dir}/client_body;
@@ -80,8 +91,16 @@ http {
     await nginx.stop();
     throw error;
   }
+  const workersStarted = async () => ((await readFile(path.join(dir, 'error.log'), 'utf8')).match(/start worker process/g) ?? []).length;
   return {
     url,
+    async reload(wanted = directives) {
+      if (!options.reloadable) throw new Error('this nginx was not started reloadable');
+      const before = await workersStarted();
+      await writeSite(wanted);
+      nginx.signal('SIGHUP');
+      await waitFor(async () => (await workersStarted()) > before, 10_000, 'nginx to start its new worker');
+    },
     async stop() {
       await nginx.stop();
       await rm(dir, { recursive: true, force: true });
