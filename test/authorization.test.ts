@@ -62,12 +62,19 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
     revoked: await register(t.b.url),
     expired: await register(t.b.url),
   };
-  const threadId = await createThread(t.a.url, alice, [bob, outsiders.removed, outsiders.revoked, outsiders.expired], 'secret');
+  // Created raw and accepted in the table: the outsiders' tokens must not be used (and cached) on A
+  // before the expiry below is set (the helper has them accept over HTTP).
+  const acceptedThread = async (members: TestUser[], title: string) => {
+    const created = await request(t.a.url).post('/v1/threads').set(bearer(alice)).send({ members: members.map((user) => user.id), title }).expect(201);
+    await t.db.query('UPDATE thread_members SET accepted = true WHERE thread_id = $1', [created.body.thread.id]);
+    return created.body.thread.id as string;
+  };
+  const threadId = await acceptedThread([bob, outsiders.removed, outsiders.revoked, outsiders.expired], 'secret');
   const message = await sendMessage(t.a.url, alice, threadId, 'before the change');
   await request(t.a.url).put(`/v1/threads/${threadId}/messages/${message.id}/reactions/${encodeURIComponent('👍')}`).set(bearer(bob)).expect(200);
   // A thread of their own with alice, for a marker that ends the reading of open streams.
   const markers = Object.fromEntries(
-    await Promise.all(Object.entries(outsiders).map(async ([kind, user]) => [kind, await createThread(t.a.url, alice, [user], `marker ${kind}`)])),
+    await Promise.all(Object.entries(outsiders).map(async ([kind, user]) => [kind, await acceptedThread([user], `marker ${kind}`)])),
   ) as Record<Outsider, string>;
   // The expired token expires in a moment, while its streams and polls are open.
   await t.db.query(`UPDATE sessions SET expires_at = now() + interval '1500 milliseconds' WHERE user_id = $1`, [outsiders.expired.id]);

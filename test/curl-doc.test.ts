@@ -11,15 +11,16 @@ const CURL_DOC = new URL('../docs/curl.md', import.meta.url);
 
 test('docs/curl.md: every command runs against a server and shows what the text says', async () => {
   const blocks = shellBlocks(await readFile(CURL_DOC, 'utf8'));
-  assert.equal(blocks.length, 11, 'the session has eleven blocks');
+  assert.equal(blocks.length, 12, 'the session has twelve blocks');
   const workDir = await mkdtemp(path.join(tmpdir(), 'postline-curl-doc-'));
   try {
-    const [setUp, register, login, thread, send, sse, ndjson, pollLoop, seen, presence, changes] = await runBlocks(blocks, { API: `${t.app.url}/v1` }, workDir);
+    const [setUp, register, login, thread, send, accept, sse, ndjson, pollLoop, seen, presence, changes] = await runBlocks(blocks, { API: `${t.app.url}/v1` }, workDir);
     assert.equal(setUp, '');
     assert.match(register!, /^\{"id":"\d+","username":"alice","displayName":"Alice"\}\n\{"id":"\d+","username":"bob","displayName":"Bob"\}\n$/);
     assert.match(login!, /^\{"id":"\d+","username":"alice","displayName":"Alice"\}\n$/);
     assert.equal(thread, '{"kind":"direct","members":["alice","bob"]}\n');
     assert.equal(send, '201\n200\n{"seq":1,"body":"Hi Bob!"}\n');
+    assert.equal(accept, '{"kind":"direct","pending":1}\n[]\n', 'a request for Bob, then accepted');
 
     // The stream: retry:, the typing event (no id), then the message with its id.
     assert.match(sse!, /^retry: ?2000$/m);
