@@ -184,10 +184,22 @@ test('tokens never appear in the logs, whichever way they were sent', async () =
     await request(app.url).post('/v1/sessions').send({ username: alice.username, password: alice.token }).expect(401);
     const stream = await openStream(app.url, bob.token, { query: { access_token: bob.token } });
     stream.close();
+    // Tokens and passwords where they do not belong: in a path, in other parameters, percent-encoded.
+    await request(app.url).get(`/v1/threads/${alice.token}`).set(bearer(bob)).expect(400);
+    await request(app.url).get(`/v1/threads/${encodeURIComponent(alice.token).replace(/^p/, '%70')}/messages`).set(bearer(bob)).expect(400);
+    await request(app.url).get(`/v1/me?token=${bob.token}&debug=1`).set(bearer(bob)).expect(200);
+    await request(app.url).get(`/v1/me?note=${alice.token}`).set(bearer(bob)).expect(200);
+    await request(app.url).get(`/v1/me?next=${encodeURIComponent(`/x?access_token=${alice.token}`)}`).set(bearer(bob)).expect(200);
+    await request(app.url).get(`/v1/poll?cursor=0&timeout=0&password=${encodeURIComponent('correct horse battery')}`).set(bearer(bob)).expect(200);
+    await request(app.url).get(`/v1/users?username=bob&Password=correct+horse+battery`).set(bearer(bob)).expect(200);
   }
   await request(t.a.url).delete('/v1/sessions/current').set(bearer(alice)).expect(204);
   const logs = [...t.a.logs, ...t.b.logs].join('\n');
   assert.ok(logs.length > 10_000, 'there are logs to search');
-  for (const token of tokens) assert.ok(!logs.includes(token), 'a token was logged');
-  assert.ok(!logs.includes('correct horse battery'), 'a password was logged');
+  for (const token of tokens) {
+    assert.ok(!logs.includes(token), 'a token was logged');
+    assert.ok(!logs.includes(token.slice(1)), 'a percent-encoded token was logged');
+  }
+  assert.ok(!/correct(\+|%20| )horse/i.test(logs), 'a password was logged');
+  assert.match(logs, /"url":"\/v1\/me\?token=\[Redacted\]&debug=1"/, 'what is redacted is said to be, the rest of the URL kept');
 });

@@ -31,8 +31,8 @@ export async function findSession(pool: Pool, tokenHash: Buffer): Promise<Authen
 /** A user's live sessions, newest first (ids as strings, times as ISO text: the contract's `Session` without `current`). */
 export async function listSessions(pool: Pool, userId: string): Promise<Array<{ id: string; createdAt: string; expiresAt: string }>> {
   const { rows } = await pool.query<{ id: string; createdAt: string; expiresAt: string }>(
-    `SELECT id::text, postline_iso(created_at) AS "createdAt", postline_iso(expires_at) AS "expiresAt"
-       FROM sessions WHERE user_id = $1 AND expires_at > now() ORDER BY id DESC`,
+    `SELECT s.id::text AS id, postline_iso(s.created_at) AS "createdAt", postline_iso(s.expires_at) AS "expiresAt"
+       FROM sessions s WHERE s.user_id = $1 AND s.expires_at > now() ORDER BY s.id DESC`,
     [userId],
   );
   return rows;
