@@ -203,3 +203,51 @@ test('tokens never appear in the logs, whichever way they were sent', async () =
   assert.ok(!/correct(\+|%20| )horse/i.test(logs), 'a password was logged');
   assert.match(logs, /"url":"\/v1\/me\?token=\[Redacted\]&debug=1"/, 'what is redacted is said to be, the rest of the URL kept');
 });
+
+test('strangers and blocked users, on every instance: no presence, no typing from them, no way to add or message the blocker', async () => {
+  const [alice, bob, mallory, eve] = await Promise.all([register(t.a.url), register(t.b.url), register(t.a.url), register(t.b.url)]);
+  await createThread(t.a.url, alice, [bob], 'friends'); // bob is a contact: he must hear what the others must not
+  const direct = await createThread(t.b.url, eve, [alice]); // eve was a contact, until alice blocks her
+  const evesGroup = await createThread(t.b.url, eve, [bob], 'eve’s');
+  const request_ = (await request(t.a.url).post('/v1/threads').set(bearer(mallory)).send({ members: [alice.id] }).expect(201)).body.thread;
+  assert.deepEqual(request_.pending, [alice.id], 'mallory’s thread is a request for alice');
+  await request(t.b.url).post(`/v1/users/${eve.id}/block`).set(bearer(alice)).expect(204);
+  const watchers = await Promise.all(
+    [bob, mallory, eve].flatMap((user) => t.apps.map(async (app) => ({ user, stream: await openStream(app.url, user.token) }))),
+  );
+  // Alice comes online on both instances.
+  const aliceStreams = await Promise.all(t.apps.map((app) => openStream(app.url, alice.token)));
+  try {
+    for (const { stream } of watchers.filter(({ user }) => user === bob)) {
+      for (;;) if ((await stream.nextOfType('presence')).data.userId === alice.id) break;
+    }
+    for (const app of t.apps) {
+      const label = app === t.a ? 'A' : 'B';
+      for (const outsider of [mallory, eve]) {
+        const presence = await request(app.url).get(`/v1/presence?userIds=${alice.id}`).set(bearer(outsider)).expect(200);
+        assert.deepEqual(presence.body.presence, [], `${label}: alice's presence hidden`);
+      }
+      const unknown = (await request(app.url).post('/v1/threads').set(bearer(eve)).send({ members: ['987654321'] }).expect(400)).body;
+      assert.deepEqual((await request(app.url).post('/v1/threads').set(bearer(eve)).send({ members: [alice.id], title: 'hi' }).expect(400)).body, unknown, `${label}: blocked like an unknown id`);
+      const unknownAdd = (await request(app.url).post(`/v1/threads/${evesGroup}/members`).set(bearer(eve)).send({ userId: '987654321' }).expect(400)).body;
+      assert.deepEqual((await request(app.url).post(`/v1/threads/${evesGroup}/members`).set(bearer(eve)).send({ userId: alice.id }).expect(400)).body, unknownAdd, `${label}: not addable`);
+      await request(app.url).post(`/v1/threads/${direct}/messages`).set(bearer(eve)).send({ body: 'hear me out' }).expect(403);
+      await request(app.url).post(`/v1/threads/${direct}/typing`).set(bearer(eve)).send({ typing: true }).expect(204);
+      await request(app.url).post(`/v1/threads/${request_.id}/typing`).set(bearer(mallory)).send({ typing: true }).expect(204);
+    }
+    const marker = await sendMessage(t.a.url, bob, (await request(t.a.url).get('/v1/threads').set(bearer(bob))).body.threads.find((th: { title: string }) => th.title === 'friends').id, 'marker');
+    for (const stream of aliceStreams) {
+      const seen = await collect(stream, (envelope) => envelope.type === 'message.created' && envelope.data.id === marker.id);
+      assert.deepEqual(seen.filter((e) => e.type === 'typing'), [], 'no typing from a stranger or a blocked user');
+    }
+    for (const { user, stream } of watchers.filter(({ user }) => user !== bob)) {
+      // A marker of their own ends their reading.
+      const own = await createThread(t.a.url, user, [await register(t.a.url)], 'own');
+      const ownMarker = await sendMessage(t.a.url, user, own, 'own marker');
+      const seen = await collect(stream, (envelope) => envelope.type === 'message.created' && envelope.data.id === ownMarker.id);
+      assert.deepEqual(seen.filter((e) => e.type === 'presence' && e.data.userId === alice.id), [], `${user.username}: no presence of alice`);
+    }
+  } finally {
+    for (const stream of [...aliceStreams, ...watchers.map(({ stream }) => stream)]) stream.close();
+  }
+});
