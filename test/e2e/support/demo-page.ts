@@ -85,6 +85,19 @@ export class DemoUser {
     return this.page.locator('#threads button.thread', { hasText: other.displayName });
   }
 
+  /** The request from `other` (their new chat with us, listed apart until we accept it). */
+  requestButton(other: DemoUser): Locator {
+    return this.page.locator('#requests button.thread', { hasText: other.displayName });
+  }
+
+  /** Accept `other`'s request: their chat moves to the conversations. */
+  async acceptRequestFrom(other: DemoUser): Promise<void> {
+    await this.requestButton(other).waitFor({ timeout: UI_TIMEOUT_MS });
+    const request = this.page.locator('#requests li', { has: this.page.locator('button.thread', { hasText: other.displayName }) });
+    await request.getByRole('button', { name: 'Accept' }).click();
+    await this.threadButton(other).waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
   async openChatWith(other: DemoUser): Promise<void> {
     await this.threadButton(other).click();
     await this.page.locator('#conversation-title', { hasText: other.displayName }).waitFor({ timeout: UI_TIMEOUT_MS });
