@@ -109,6 +109,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Connections without a complete request, cut to make room near POSTLINE_MAX_CONNECTIONS. */
+  readonly connectionsShed = new Counter({
+    name: 'postline_connections_shed_total',
+    help: 'Slow connections (a head or body still arriving) cut to make room, from 90% of POSTLINE_MAX_CONNECTIONS on',
+    registers: [this.registry],
+  });
+
   /** Read at each scrape: open connections of the API port. */
   readonly connections: Gauge;
 

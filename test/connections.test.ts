@@ -133,25 +133,48 @@ describe('slow clients', () => {
 });
 
 describe('the connection cap', () => {
+  const cap = 10;
+
+  test('near the cap the oldest slow connections are cut to make room: requests keep getting in while a flood holds the port', async () => {
+    const capped = await startTestInstance(db.url, { POSTLINE_MAX_CONNECTIONS: String(cap) });
+    const slow: RawClient[] = [];
+    try {
+      for (let i = 0; i < cap; i++) slow.push(await rawClient(capped.url, 'POST /v1/threads/1/messages HTTP/1.1\r\nHost: localhost\r\n'));
+      await waitFor(async () => (await connections(capped)) === cap, 5000, 'the port full of slow heads');
+      // Once a second old (a younger one may be a client about to send), the oldest are cut down to 90% of the cap.
+      await waitFor(async () => (await connections(capped)) === cap - 1, 5000, 'room made');
+      assert.ok(slow[0]!.socket.destroyed || (await Promise.race([slow[0]!.closed.then(() => true), new Promise((resolve) => setTimeout(resolve, 1000, false))])), 'the oldest went first');
+      const user = await register(capped.url);
+      for (let i = 0; i < 5; i++) await request(capped.url).get('/v1/me').set(bearer(user)).expect(200);
+      const metrics = (await request(capped.url).get('/metrics').expect(200)).text;
+      assert.match(metrics, /^postline_connections_shed_total [1-9]/m);
+      assert.ok(capped.logs.some((line) => line.includes('connections near their cap') && line.includes('"level":40')), 'logged');
+    } finally {
+      for (const client of slow) client.socket.destroy();
+      await capped.stop();
+    }
+  });
+
   test('at the cap new connections are refused and logged, idle keep-alive ones closed, the admin listener answers; the instance recovers when they leave', async () => {
-    const cap = 10;
     const capped = await startTestInstance(db.url, { POSTLINE_MAX_CONNECTIONS: String(cap), POSTLINE_ADMIN_PORT: '0' }, { expectErrors: true });
-    const sockets: net.Socket[] = [];
+    const polls: http.ClientRequest[] = [];
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       assert.ok(capped.adminUrl, 'the admin listener is up');
-      // One keep-alive connection, idle after its request, and silent sockets up to the cap.
+      // One keep-alive connection, idle after its request, and waiting polls up to the cap:
+      // complete requests, which are never shed.
       const idleClosed = new Promise<void>((resolve) => {
         http.get(`${capped.url}/healthz`, { agent }, (res) => {
           res.resume();
           res.socket.once('close', () => resolve());
         });
       });
+      const users = [await register(capped.url), await register(capped.url)];
       await waitFor(async () => (await connections(capped)) === 1, 5000, 'the keep-alive connection');
       for (let i = 1; i < cap; i++) {
-        const socket = net.connect(Number(new URL(capped.url).port), '127.0.0.1');
-        socket.on('error', () => {});
-        sockets.push(socket);
+        const poll = http.get(`${capped.url}/v1/poll?cursor=0&timeout=30`, { headers: bearer(users[i % 2]!) });
+        poll.on('error', () => {});
+        polls.push(poll);
       }
       await waitFor(async () => (await connections(capped)) === cap, 5000, 'the cap reached');
 
@@ -160,8 +183,8 @@ describe('the connection cap', () => {
       await refused.closed;
       assert.equal(refused.received(), '');
       await idleClosed; // the idle keep-alive connection was closed to make room
-      await waitFor(() => capped.logs.some((line) => line.includes('connection cap reached')), 5000, 'the log line');
-      const warning = JSON.parse(capped.logs.find((line) => line.includes('connection cap reached'))!) as { level: number; maxConnections: number };
+      await waitFor(() => capped.logs.some((line) => line.includes('connections near their cap')), 5000, 'the log line');
+      const warning = JSON.parse(capped.logs.find((line) => line.includes('connections near their cap'))!) as { level: number; maxConnections: number };
       assert.equal(warning.level, 40);
       assert.equal(warning.maxConnections, cap);
 
@@ -174,13 +197,12 @@ describe('the connection cap', () => {
       await request(capped.adminUrl).get('/v1/me').expect(404); // nothing else is served there
 
       // They leave: the API port answers again.
-      for (const socket of sockets.splice(0)) socket.destroy();
+      for (const poll of polls.splice(0)) poll.destroy();
       await waitFor(async () => (await connections(capped)) === 0, 5000, 'the connections gone');
       await request(capped.url).get('/healthz').expect(200);
-      const user = await register(capped.url);
-      await request(capped.url).get('/v1/me').set(bearer(user)).expect(200);
+      await request(capped.url).get('/v1/me').set(bearer(users[0]!)).expect(200);
     } finally {
-      for (const socket of sockets) socket.destroy();
+      for (const poll of polls) poll.destroy();
       agent.destroy();
       await capped.stop();
     }
