@@ -13,6 +13,8 @@
  * - made-up tokens: autocannon, 50 connections, `GET /v1/poll` with a new random `pl_` token each time;
  * - failed logins: autocannon, 50 connections, wrong passwords for one account, each from another address.
  *
+ * Halfway through each autocannon flood the target account's owner signs in from an address of
+ * their own (does the right password still work?).
  * Prints a table and writes bench/results/abuse-<label>.json.
  */
 import { randomBytes } from 'node:crypto';
@@ -160,6 +162,14 @@ async function main(): Promise<void> {
   await admin.end();
   const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).toString();
 
+  /** Transactions the database has run so far (pg_stat_database: what the floods cost it). */
+  const stats = new pg.Client({ connectionString: databaseUrl });
+  await stats.connect();
+  const transactions = async () => {
+    await sleep(1000); // statistics are flushed about once a second
+    const { rows } = await stats.query<{ n: string }>('SELECT (xact_commit + xact_rollback)::text AS n FROM pg_stat_database WHERE datname = $1', [database]);
+    return Number(rows[0]!.n);
+  };
   const [port, adminPort] = [await freePort(), await freePort()];
   const extra = Object.fromEntries(options.config.split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
   const env = { DATABASE_URL: databaseUrl, PORT: String(port), POSTLINE_ADMIN_PORT: String(adminPort), POSTLINE_TRUST_PROXY: '1', POSTLINE_LOG_LEVEL: 'warn', ...extra };
@@ -188,8 +198,11 @@ async function main(): Promise<void> {
 
   try {
     log('baseline: the victim alone');
+    const idle = await transactions();
+    victim.take();
     await sleep(options.floodSeconds * 1000);
-    results.baseline = { victim: victim.take(), sockets: socketsOf(pid), rssMb: rssBytes(pid) / 2 ** 20 };
+    const victimAlone = victim.take();
+    results.baseline = { victim: victimAlone, sockets: socketsOf(pid), rssMb: rssBytes(pid) / 2 ** 20, databaseTransactionsPerSecond: ((await transactions()) - idle) / options.floodSeconds };
 
     for (const [name, head, trickle] of [
       ['slow bodies', 'POST /v1/threads/1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n', '{"body":"' + 'x'.repeat(100)],
@@ -236,14 +249,27 @@ async function main(): Promise<void> {
       ['failed logins', { url: `${url}/v1/sessions`, method: 'POST', randomize: 'forwarded-for', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: results.account, password: 'not the password' }) }],
     ] as const) {
       log(`${name}: autocannon, 50 connections, ${options.floodSeconds} s`);
+      const before = await transactions();
+      victim.take(); // the wait for the statistics is not the flood
       const flood = Worker.start('workers/autocannon.ts');
-      const outcome = await flood.call('run', { ...job, connections: 50, durationMs: options.floodSeconds * 1000 });
+      const running = flood.call('run', { ...job, connections: 50, durationMs: options.floodSeconds * 1000 });
+      // Halfway through, the account's owner signs in with the right password from an address of their own.
+      await sleep((options.floodSeconds * 1000) / 2);
+      const owner = await fetch(`${url}/v1/sessions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': '198.51.100.2' },
+        body: JSON.stringify({ username: results.account, password: PASSWORD }),
+      });
+      const outcome = await running;
       flood.stop();
-      results[name] = { victim: victim.take(), flood: outcome };
+      const victimDuring = victim.take();
+      const databaseTransactions = (await transactions()) - before;
+      results[name] = { victim: victimDuring, ownerSignIn: owner.status, flood: outcome, databaseTransactionsPerSecond: databaseTransactions / options.floodSeconds };
       await sleep(1000);
     }
   } finally {
     victim.stop();
+    await stats.end();
     server.child.kill('SIGTERM');
     await server.exited;
     const cleanup = new pg.Client({ connectionString: serverUrl });
