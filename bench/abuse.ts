@@ -30,6 +30,7 @@ import { createLogger } from '../src/log.js';
 import { spawnServer } from '../test/support/process.js';
 import { Worker } from './lib/ipc.js';
 import { newHistogram, summarize, type LatencySummary } from './lib/latency.js';
+import { parseConfig, parseOptions } from './lib/options.js';
 import { rssBytes } from './lib/proc.js';
 
 const DEFAULTS = {
@@ -46,18 +47,6 @@ const DEFAULTS = {
   config: '',
   out: 'bench/results',
 };
-type Options = typeof DEFAULTS;
-
-function parseOptions(argv: string[]): Options {
-  const options: Record<string, string | number> = { ...DEFAULTS };
-  for (const arg of argv) {
-    const match = /^--(\w+)=(.*)$/.exec(arg);
-    if (!match || !(match[1]! in DEFAULTS)) throw new Error(`unknown option ${arg}; options: ${Object.keys(DEFAULTS).join(', ')}`);
-    options[match[1]!] = typeof DEFAULTS[match[1] as keyof Options] === 'number' ? Number(match[2]) : match[2]!;
-  }
-  return options as Options;
-}
-
 const log = (message: string) => console.error(`[abuse ${new Date().toISOString().slice(11, 19)}] ${message}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const PASSWORD = 'correct horse battery';
@@ -144,7 +133,7 @@ class Victim {
 }
 
 async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
+  const options = parseOptions(process.argv.slice(2), DEFAULTS);
   const logger = createLogger('warn');
   const dir = await mkdtemp(path.join(tmpdir(), 'postline-abuse-'));
   await chmod(dir, 0o711);
@@ -171,7 +160,7 @@ async function main(): Promise<void> {
     return Number(rows[0]!.n);
   };
   const [port, adminPort] = [await freePort(), await freePort()];
-  const extra = Object.fromEntries(options.config.split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+  const extra = parseConfig(options.config);
   const env = { DATABASE_URL: databaseUrl, PORT: String(port), POSTLINE_ADMIN_PORT: String(adminPort), POSTLINE_TRUST_PROXY: '1', POSTLINE_LOG_LEVEL: 'warn', ...extra };
   log(`starting ${options.server}/src/main.ts (${JSON.stringify(extra)})`);
   const server = spawnServer(env, { command: [process.execPath, '--import', 'tsx', path.join(options.server, 'src/main.ts')] });

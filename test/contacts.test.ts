@@ -4,7 +4,7 @@ import request from 'supertest';
 import { bearer, createThread, register, sendMessage, type TestUser } from './support/api.js';
 import { useInstances } from './support/fixture.js';
 import { startTestInstance } from './support/instance.js';
-import { openStream, waitFor, type Envelope, type StreamReader } from './support/sse.js';
+import { openStream, waitFor } from './support/sse.js';
 
 // Contacts, requests and blocks (issue 15): a thread from someone one shares no accepted thread
 // with is a request, listed apart, with no presence, typing or push until accepted; a block
@@ -31,15 +31,6 @@ const listed = async (user: TestUser, requests = false) =>
 const presenceSeenBy = async (viewer: TestUser, users: TestUser[]) =>
   (await request(t.app.url).get(`/v1/presence?userIds=${users.map((user) => user.id).join(',')}`).set(bearer(viewer)).expect(200)).body.presence as Array<{ userId: string }>;
 
-/** Everything `stream` receives up to the message `marker` (sent to its user after what is watched). */
-async function until(stream: StreamReader, marker: { id: string }): Promise<Envelope[]> {
-  const seen: Envelope[] = [];
-  for (;;) {
-    const envelope = await stream.nextEnvelope();
-    if (envelope.type === 'message.created' && envelope.data.id === marker.id) return seen;
-    seen.push(envelope);
-  }
-}
 
 /** A thread of `a` and `b` that both accepted: they are contacts. */
 const befriend = (a: TestUser, b: TestUser) => createThread(t.app.url, a, [b], 'friends');
@@ -73,10 +64,10 @@ describe('requests', () => {
       await request(t.app.url).post(`/v1/threads/${group.id}/typing`).set(bearer(bob)).send({ typing: true }).expect(204);
       const message = await sendMessage(t.app.url, alice, thread.id, 'hello stranger');
       const marker = await sendMessage(t.app.url, alice, group.id, 'marker');
-      const bobGot = await until(bobStream, marker);
+      const bobGot = await bobStream.until(marker);
       assert.deepEqual(bobGot.filter((e) => e.type === 'presence' || e.type === 'typing'), [], 'bob: no presence, no typing');
       assert.ok(bobGot.some((e) => e.type === 'message.created' && e.data.id === message.id), 'bob gets the messages of his request');
-      const carolGot = await until(carolStream, marker);
+      const carolGot = await carolStream.until(marker);
       assert.deepEqual(carolGot.filter((e) => e.type === 'typing').map((e) => e.data.userId), [alice.id], 'carol: alice’s typing, not bob’s');
       assert.deepEqual(await pushRecipients(message.id), [], 'no push for a request');
 
@@ -191,7 +182,7 @@ describe('leaving and blocking', () => {
     try {
       await request(t.app.url).post(`/v1/threads/${group}/typing`).set(bearer(mallory)).send({ typing: true }).expect(204);
       const marker = await sendMessage(t.app.url, mallory, group, 'marker');
-      assert.deepEqual((await until(stream, marker)).filter((e) => e.type === 'typing' || e.type === 'presence'), []);
+      assert.deepEqual((await stream.until(marker)).filter((e) => e.type === 'typing' || e.type === 'presence'), []);
     } finally {
       stream.close();
     }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import pg from 'pg';
 import request from 'supertest';
 import { bearer, register } from './support/api.js';
+import { statementsDuring } from './support/database.js';
 import { useInstances } from './support/fixture.js';
 
 // Floods that cost the database (issue 15): made-up tokens, and requests refused for failing
@@ -12,22 +12,6 @@ import { useInstances } from './support/fixture.js';
 const t = useInstances({ env: { POSTLINE_AUTH_FAILURES_PER_MIN: '5', POSTLINE_TRUST_PROXY: '1', POSTLINE_SESSION_CACHE_MS: '0' } });
 
 const madeUpToken = () => `pl_${randomBytes(32).toString('base64url')}`;
-
-/** Statements every pg client of this process sends while `work` runs (the instance's pool and LISTEN connection). */
-async function statementsDuring(work: () => Promise<void>): Promise<number> {
-  const query = pg.Client.prototype.query;
-  let statements = 0;
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    statements++;
-    return (query as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof query;
-  try {
-    await work();
-  } finally {
-    pg.Client.prototype.query = query;
-  }
-  return statements;
-}
 
 /** A request from `address` (the X-Forwarded-For entry the trusted proxy added). */
 const from = (address: string) => ({ 'X-Forwarded-For': address });

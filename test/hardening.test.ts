@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config.js';
 import { bearer, createPair, PASSWORD, register, sendMessage, uniqueUsername } from './support/api.js';
 import { useInstances } from './support/fixture.js';
 import { startTestInstance } from './support/instance.js';
-import { openStream, type Envelope, type StreamReader } from './support/sse.js';
+import { openStream } from './support/sse.js';
 
 // The smaller findings of issue 15, one test each.
 const t = useInstances();
@@ -39,7 +39,7 @@ describe('sends and typing', () => {
         await request(t.app.url).post(`/v1/threads/${threadId}/typing`).set(bearer(alice)).send({ typing }).expect(204);
       }
       const marker = await sendMessage(t.app.url, alice, threadId, 'marker');
-      const typing = (await until(stream, marker)).filter((e) => e.type === 'typing').map((e) => e.data.typing);
+      const typing = (await stream.until(marker)).filter((e) => e.type === 'typing').map((e) => e.data.typing);
       assert.deepEqual(typing, [true, false], 'the first start and its stop; the toggles after it within 2 s were not sent');
     } finally {
       stream.close();
@@ -118,15 +118,3 @@ describe('sessions', () => {
     }
   });
 });
-
-/** Everything `stream` receives up to the message `marker`. */
-async function until(stream: StreamReader, marker: { id: string }): Promise<Envelope[]> {
-  const seen: Envelope[] = [];
-  for (;;) {
-    const envelope = await stream.nextEnvelope();
-    if (envelope.type === 'message.created' && envelope.data.id === marker.id) return seen;
-    seen.push(envelope);
-  }
-}
-
-

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
-import pg from 'pg';
 import request from 'supertest';
 import { bearer, PASSWORD, register, uniqueUsername } from './support/api.js';
+import { statementsDuring } from './support/database.js';
 import { useInstances } from './support/fixture.js';
 import { startTestInstance, type TestInstance } from './support/instance.js';
 import { poll } from './support/poll.js';
@@ -95,18 +95,9 @@ test('counting costs no Postgres round trip per request: 200 requests, a few sta
   await withInstances({ POSTLINE_RATE_LIMIT_PER_MIN: '600', POSTLINE_RATE_LIMIT_FLUSH_MS: '250' }, async (a) => {
     const user = await register(a.url);
     await request(a.url).get('/v1/me').set(bearer(user)).expect(200); // the session is looked up and kept for a second
-    // Every statement of every client in this process (the instance's pool and its LISTEN connection) goes through here.
-    const query = pg.Client.prototype.query;
-    let statements = 0;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      statements++;
-      return (query as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof query;
-    try {
+    const statements = await statementsDuring(async () => {
       for (let i = 0; i < 200; i++) await request(a.url).get('/v1/me').set(bearer(user)).expect(200);
-    } finally {
-      pg.Client.prototype.query = query;
-    }
+    });
     assert.ok(statements < 50, `${statements} statements for 200 requests (one a request would be 200 or more)`);
     await a.counters.flush();
     assert.equal(await sharedHits(`user:${user.id}`), 201, 'every hit counted in the shared total');
