@@ -62,6 +62,7 @@ async function runFeatures(c: TestContext, variant: EventSourceVariant, transpor
       const copycat = await registerWith(t.app.url, alice.username);
       await request(t.app.url).post('/v1/threads').set(bearer(copycat)).send({ members: [bob.id] }).expect(201);
       await bob.page.locator('#requests button.thread', { hasText: `${alice.username} (@${copycat.username})` }).waitFor();
+      if (screenshot) await bob.page.screenshot({ path: path.join(path.dirname(screenshot), 'demo-requests.png') });
     });
 
     await step('delivered: Bob’s page acknowledges what it got while the chat is closed: ✓✓', async () => {

@@ -191,7 +191,8 @@
       var entry = button('thread' + (thread.id === openThreadId ? ' current' : ''), undefined, { 'data-thread-id': thread.id });
       if (thread.id === openThreadId) entry.setAttribute('aria-current', 'true');
       var members = others(thread);
-      for (var m = 0; m < members.length; m++) entry.appendChild(presenceDot(members[m].id));
+      // A request carries no presence: no dots there.
+      for (var m = 0; m < members.length && !request; m++) entry.appendChild(presenceDot(members[m].id));
       entry.appendChild(element('span', 'name', threadName(thread)));
       if (thread.unreadCount > 0) {
         var badge = element('span', 'unread', String(thread.unreadCount));
