@@ -18,6 +18,7 @@ import { renderChart } from './lib/chart.js';
 import { startCluster, type Cluster } from './lib/cluster.js';
 import { Worker } from './lib/ipc.js';
 import { merge, summarize, type LatencySummary } from './lib/latency.js';
+import { parseConfig, parseOptions } from './lib/options.js';
 import { rssBytes, totalCpu } from './lib/proc.js';
 import { createGroup, headCursor, seedUsers, sendOne, type BenchUser } from './lib/seed.js';
 
@@ -49,27 +50,6 @@ const DEFAULTS = {
   out: 'bench/results',
 };
 type Options = typeof DEFAULTS;
-
-function parseOptions(argv: string[]): Options {
-  const options: Record<string, string | number> = { ...DEFAULTS };
-  for (const arg of argv) {
-    const match = /^--(\w+)=(.*)$/.exec(arg);
-    if (!match || !(match[1]! in DEFAULTS)) throw new Error(`unknown option ${arg}; options: ${Object.keys(DEFAULTS).join(', ')}`);
-    const current = DEFAULTS[match[1] as keyof Options];
-    options[match[1]!] = typeof current === 'number' ? Number(match[2]) : match[2]!;
-  }
-  return options as Options;
-}
-
-function parseConfig(config: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const pair of config.split(',').filter(Boolean)) {
-    const [name, ...value] = pair.split('=');
-    if (!/^(PORT|HOST|POSTLINE_\w+)$/.test(name ?? '')) throw new Error(`--config takes POSTLINE_* settings, not ${name}`);
-    env[name!] = value.join('=');
-  }
-  return env;
-}
 
 const STREAMS_PER_USER = 10;
 const GROUP_SIZE = 10;
@@ -466,7 +446,7 @@ function verdicts(results: Results) {
 }
 
 async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
+  const options = parseOptions(process.argv.slice(2), DEFAULTS);
   const config = parseConfig(options.config);
   const phases = new Set(options.phases.split(','));
   log(`starting Postgres and two instances (${JSON.stringify(options)})`);

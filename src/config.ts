@@ -36,7 +36,18 @@ const envSchema = z.object({
   POSTLINE_RATE_LIMIT_PER_MIN: wholeNumber(0, 1_000_000).default(600),
   POSTLINE_RATE_LIMIT_FLUSH_MS: wholeNumber(10, 10_000).default(250),
   POSTLINE_AUTH_RATE_LIMIT_PER_MIN: wholeNumber(0, 1_000_000).default(20),
-  POSTLINE_LOGIN_FAILURES_PER_MIN: wholeNumber(0, 1_000_000).default(10),
+  POSTLINE_LOGIN_FAILURES_PER_ADDRESS: wholeNumber(0, 1000).default(5),
+  POSTLINE_LOGIN_FAILURES_PER_ACCOUNT: wholeNumber(1, 1_000_000).default(100),
+  POSTLINE_LOGIN_FAILURES_PER_MIN: z.undefined({
+    error: 'was replaced by POSTLINE_LOGIN_FAILURES_PER_ADDRESS and POSTLINE_LOGIN_FAILURES_PER_ACCOUNT (see the README)',
+  }).optional(),
+  POSTLINE_AUTH_FAILURES_PER_MIN: wholeNumber(0, 1_000_000).default(60),
+  POSTLINE_THREADS_PER_HOUR: wholeNumber(0, 1_000_000).default(30),
+  POSTLINE_MAX_CONNECTIONS: wholeNumber(10, 1_000_000).default(10_000),
+  POSTLINE_HEADERS_TIMEOUT_MS: wholeNumber(100, 600_000).default(10_000),
+  POSTLINE_REQUEST_TIMEOUT_MS: wholeNumber(100, 600_000).default(20_000),
+  POSTLINE_ADMIN_PORT: wholeNumber(0, 65535).optional(),
+  POSTLINE_ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   POSTLINE_SCRYPT_COST: wholeNumber(10, 20).default(15),
   POSTLINE_SESSION_CACHE_MS: wholeNumber(0, 60_000).default(1000),
   POSTLINE_TOKEN_TTL_HOURS: wholeNumber(1, 24 * 365).default(24 * 30),
@@ -50,7 +61,15 @@ const envSchema = z.object({
         .filter(Boolean),
     )
     .pipe(z.array(z.url({ protocol: /^https?$/ }))),
-  POSTLINE_TRUST_PROXY: z.string().default('false'),
+  POSTLINE_TRUST_PROXY: z
+    .string()
+    .trim()
+    .default('false')
+    .refine(
+      (value) => value !== 'true',
+      'true would trust every X-Forwarded-For hop a client sends, so anyone could pose as any address (and pass the per-address limits); ' +
+        'give the number of proxies in front (e.g. 1) or their addresses (e.g. loopback, 10.0.0.0/8)',
+    ),
   POSTLINE_MAX_THREAD_MEMBERS: wholeNumber(2, 1000).default(256),
   POSTLINE_SSE_RETRY_MS: wholeNumber(100, 60_000).default(2000),
   POSTLINE_SSE_HEARTBEAT_MS: wholeNumber(100, 120_000).default(15_000),
@@ -102,8 +121,8 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-function parseTrustProxy(value: string): boolean | number | string {
-  if (value === 'true') return true;
+/** Express `trust proxy`: off, a hop count, or addresses (`true`, trusting any hop, is refused above). */
+function parseTrustProxy(value: string): false | number | string {
   if (value === 'false' || value === '') return false;
   if (/^\d+$/.test(value)) return Number(value);
   return value; // "loopback", a list of addresses/subnets: handed to Express as is
@@ -181,6 +200,25 @@ function pushWebhook(env: z.infer<typeof envSchema>) {
 
 export type WebhookSettings = NonNullable<ReturnType<typeof pushWebhook>>;
 
+/** The connection limits of the HTTP server (issue 15: one client without a token could hold every file descriptor). */
+function connections(env: z.infer<typeof envSchema>) {
+  if (env.POSTLINE_HEADERS_TIMEOUT_MS > env.POSTLINE_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError('invalid POSTLINE_HEADERS_TIMEOUT_MS: must not be more than POSTLINE_REQUEST_TIMEOUT_MS (the head is part of the request)');
+  }
+  return {
+    /** Open connections the API port takes; past it new ones are closed at once (and logged). */
+    maxConnections: env.POSTLINE_MAX_CONNECTIONS,
+    /** The longest a request head may take to arrive. */
+    headersTimeoutMs: env.POSTLINE_HEADERS_TIMEOUT_MS,
+    /** The longest a whole request (head and body) may take to arrive; streams and polls, whose requests are complete at once, are not cut by it. */
+    requestTimeoutMs: env.POSTLINE_REQUEST_TIMEOUT_MS,
+    /** A second listener for /healthz, /readyz and /metrics only, which answers while the API port is full (undefined: none). */
+    admin: env.POSTLINE_ADMIN_PORT === undefined ? undefined : { port: env.POSTLINE_ADMIN_PORT, host: env.POSTLINE_ADMIN_HOST },
+  };
+}
+
+export type ConnectionSettings = ReturnType<typeof connections>;
+
 function toConfig(env: z.infer<typeof envSchema>) {
   return {
     port: env.PORT,
@@ -194,7 +232,13 @@ function toConfig(env: z.infer<typeof envSchema>) {
     rateLimitPerMin: env.POSTLINE_RATE_LIMIT_PER_MIN,
     rateLimitFlushMs: env.POSTLINE_RATE_LIMIT_FLUSH_MS,
     authRateLimitPerMin: env.POSTLINE_AUTH_RATE_LIMIT_PER_MIN,
-    loginFailuresPerMin: env.POSTLINE_LOGIN_FAILURES_PER_MIN,
+    /** Failed logins per account from one address before each further one doubles the wait (0: no login throttling), and per account from all addresses (per hour). */
+    loginFailures: { perAddress: env.POSTLINE_LOGIN_FAILURES_PER_ADDRESS, perAccount: env.POSTLINE_LOGIN_FAILURES_PER_ACCOUNT },
+    /** Failed token checks per client address per minute on each instance, counted in memory (0 = off). */
+    authFailuresPerMin: env.POSTLINE_AUTH_FAILURES_PER_MIN,
+    /** Threads a user may start (or direct threads re-open with someone who left) per hour (0 = off). */
+    threadsPerHour: env.POSTLINE_THREADS_PER_HOUR,
+    connections: connections(env),
     scryptCostLog2: env.POSTLINE_SCRYPT_COST,
     sessionCacheMs: env.POSTLINE_SESSION_CACHE_MS,
     tokenTtlMs: env.POSTLINE_TOKEN_TTL_HOURS * 3600_000,

@@ -63,6 +63,8 @@ export const threadSchema = z.object({
   updatedAt: timestamp,
   /** Every member's receipt, in member order. */
   receipts: z.array(receiptSchema),
+  /** The members for whom the thread is a request (someone they share no accepted thread with added them), in member order. */
+  pending: z.array(idString),
 });
 export type Thread = z.infer<typeof threadSchema>;
 
@@ -97,6 +99,9 @@ export const eventSchema = z.discriminatedUnion('type', [
   envelope('ready', z.object({ userId: idString, lastEventId: z.string().regex(/^(0|[1-9][0-9]*)$/) }), { durable: false, thread: false }),
 ]);
 
+/** One of a user's sessions (signed-in devices); `current`: the one this request came with. */
+export const sessionSchema = z.object({ id: idString, createdAt: timestamp, expiresAt: timestamp, current: z.boolean() });
+
 /** One search hit: the message and its text, HTML-escaped, with the matches in `<mark>…</mark>`. */
 export const searchResultSchema = z.object({ message: messageSchema, snippet: z.string() });
 export type SearchResult = z.infer<typeof searchResultSchema>;
@@ -115,6 +120,7 @@ export const contractComponents: Record<string, { schema: z.ZodType; description
   Message: { schema: messageSchema, description: '`seq` counts 1, 2, 3… per thread, without gaps.' },
   Receipt: { schema: receiptSchema, description: 'A member’s delivered and read position in a thread, by `seq`.' },
   Thread: { schema: threadSchema, description: '`unreadCount` is the caller’s (deleted messages left out); null inside events.' },
+  Session: { schema: sessionSchema, description: 'A signed-in session of the caller (a token); revoke it with `DELETE /v1/sessions/{id}`.' },
   SearchResult: { schema: searchResultSchema, description: 'A message found by `GET /v1/search`, with a highlighted snippet.' },
   Event: { schema: eventSchema, description: 'The envelope every delivery path carries (SSE `data:`, NDJSON lines, long-poll `events`).' },
   Problem: { schema: problemSchema, description: 'RFC 9457 problem details (`application/problem+json`).' },

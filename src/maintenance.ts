@@ -3,6 +3,7 @@ import type { Logger } from './log.js';
 import { pruneEvents } from './store/events.js';
 import { deleteFinishedJobs } from './store/push-jobs.js';
 import { deleteExpiredHits } from './store/rate-limits.js';
+import { deleteStaleLoginFailures } from './store/login-failures.js';
 import { deleteExpiredSessions } from './store/sessions.js';
 import { deleteStaleTyping } from './store/typing.js';
 
@@ -57,9 +58,10 @@ export class Maintenance {
       if (events > 0) await this.onPruned();
       const sessions = await deleteExpiredSessions(this.pool);
       const rateLimits = await deleteExpiredHits(this.pool);
+      const loginFailures = await deleteStaleLoginFailures(this.pool);
       const typing = await deleteStaleTyping(this.pool);
       const pushJobs = await deleteFinishedJobs(this.pool, FINISHED_JOBS_KEPT_MS);
-      this.logger.info({ events, sessions, rateLimits, typing, pushJobs }, 'maintenance pass done');
+      this.logger.info({ events, sessions, rateLimits, loginFailures, typing, pushJobs }, 'maintenance pass done');
     } catch (error) {
       this.logger.warn({ err: error }, 'maintenance pass failed');
     }

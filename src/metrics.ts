@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Which limit turned a request away (a 429). */
-export type LimitName = 'user' | 'sign-in' | 'login-failures' | 'streams' | 'polls';
+export type LimitName = 'user' | 'sign-in' | 'login-failures' | 'auth-failures' | 'thread-creations' | 'streams' | 'polls';
 /** The delivery path an event left by. */
 export type DeliveryPath = 'sse' | 'ndjson' | 'poll';
 /** Why a stream ended (`client`: the client left). */
@@ -80,7 +80,7 @@ export class Metrics {
 
   readonly rateLimited = new Counter({
     name: 'postline_rate_limited_total',
-    help: 'Requests answered 429, by limit (user, sign-in, login-failures, streams, polls)',
+    help: 'Requests answered 429 (streams at their cap: retry:), by limit (user, sign-in, login-failures, auth-failures, thread-creations, streams, polls)',
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
@@ -102,11 +102,36 @@ export class Metrics {
   /** Read at each scrape (from Postgres: the same on every instance). */
   readonly webhookPending: Gauge;
 
+  /** Connections closed at once because the API port had POSTLINE_MAX_CONNECTIONS open. */
+  readonly connectionsRefused = new Counter({
+    name: 'postline_connections_refused_total',
+    help: 'Connections closed as they arrived because the API port had POSTLINE_MAX_CONNECTIONS open',
+    registers: [this.registry],
+  });
+
+  /** Connections without a complete request, cut to make room near POSTLINE_MAX_CONNECTIONS. */
+  readonly connectionsShed = new Counter({
+    name: 'postline_connections_shed_total',
+    help: 'Slow connections (a head or body still arriving) cut to make room, from 90% of POSTLINE_MAX_CONNECTIONS on',
+    registers: [this.registry],
+  });
+
+  /** Read at each scrape: open connections of the API port. */
+  readonly connections: Gauge;
+
   /**
    * @param sources - Values read at scrape time: `unsentStreamBytes` from the hub,
-   * `pendingWebhookJobs` from Postgres.
+   * `pendingWebhookJobs` from Postgres, `openConnections` from the HTTP server.
    */
-  constructor(sources: { unsentStreamBytes: () => number; pendingWebhookJobs: () => Promise<number> }) {
+  constructor(sources: { unsentStreamBytes: () => number; pendingWebhookJobs: () => Promise<number>; openConnections: () => Promise<number> }) {
+    this.connections = new Gauge({
+      name: 'postline_connections',
+      help: 'Open connections of the API port (at most POSTLINE_MAX_CONNECTIONS)',
+      registers: [this.registry],
+      async collect() {
+        this.set(await sources.openConnections().catch(() => Number.NaN));
+      },
+    });
     this.webhookPending = new Gauge({
       name: 'postline_webhook_jobs_pending',
       help: 'Push webhook jobs not yet finished (in their grace period, or waiting to be retried), on all instances',
@@ -126,7 +151,9 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
     // Every series exists from the start, so dashboards and rate() see zeros rather than gaps.
     for (const kind of ['stream', 'poll']) this.subscribers.set({ kind }, 0);
-    for (const limit of ['user', 'sign-in', 'login-failures', 'streams', 'polls'] satisfies LimitName[]) this.rateLimited.inc({ limit }, 0);
+    for (const limit of ['user', 'sign-in', 'login-failures', 'auth-failures', 'thread-creations', 'streams', 'polls'] satisfies LimitName[]) {
+      this.rateLimited.inc({ limit }, 0);
+    }
     for (const outcome of ['sent', 'failed', 'skipped']) this.webhookJobs.inc({ outcome }, 0);
   }
 

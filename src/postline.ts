@@ -2,10 +2,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
-import { createRequestHandler } from './app.js';
+import { createAdminHandler, createRequestHandler } from './app.js';
+import { capConnections, serverOptions } from './http/connections.js';
 import { answerClientError } from './http/problem.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { AuthFailureLimit } from './limits/auth-failures.js';
 import { SharedCounters } from './limits/shared-counters.js';
 import { Maintenance } from './maintenance.js';
 import { HostIdentity } from './auth/host-identity.js';
@@ -38,6 +40,8 @@ export interface Instance {
   /** Base URL the instance serves on, e.g. http://127.0.0.1:3000 */
   url: string;
   server: http.Server;
+  /** Base URL of the admin listener (POSTLINE_ADMIN_PORT: the probes and metrics only), if there is one. */
+  adminUrl: string | undefined;
   /** The instance's real-time side (its hub and feed are inspected by tests and metrics). */
   realtime: Realtime;
   maintenance: Maintenance;
@@ -49,6 +53,46 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
+/** The admin listener serves probes and metrics only: a few connections are plenty. */
+const ADMIN_MAX_CONNECTIONS = 64;
+/** Readiness is asked by every probe and load balancer; one answer serves all who ask within this long. */
+const READINESS_REUSE_MS = 250;
+
+/**
+ * Whether the instance can serve: `up()` (not draining, LISTEN connection up) and Postgres
+ * answers. Concurrent and quick successive probes share one `SELECT 1`, so a flood of `/readyz`
+ * (it needs no token) costs the database nothing more.
+ */
+function readiness(up: () => boolean, pool: ReturnType<typeof createPool>): () => Promise<boolean> {
+  let last: { at: number; answer: Promise<boolean> } | undefined;
+  return () => {
+    if (!up()) return Promise.resolve(false);
+    if (last && performance.now() - last.at < READINESS_REUSE_MS) return last.answer;
+    const answer = pool.query('SELECT 1').then(
+      () => true,
+      () => false,
+    );
+    last = { at: performance.now(), answer };
+    return answer;
+  };
+}
+
+/** Listen on `port` and `host`; resolves with the address bound, as a URL to open and as said in the log. */
+async function listen(server: http.Server, port: number, host: string): Promise<{ url: string; bound: string; address: AddressInfo }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const everywhere = shown === '0.0.0.0' || shown === '[::]';
+  const url = `http://${everywhere ? '127.0.0.1' : shown}:${address.port}`;
+  return { url, bound: `${shown}:${address.port}${everywhere ? ' (every address of this machine)' : ''}`, address };
+}
+
 /**
  * Start one postline instance on an already migrated database: the pool, the send queue, the
  * HTTP server. Several instances on one database act as one service.
@@ -57,7 +101,11 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   const pool = createPool(databaseUrl, { size: config.dbPoolSize, statementTimeoutMs: config.statementTimeoutMs }, logger);
   const sendQueue = new SendQueue(pool);
   // The metrics read the hub at scrape time, and the real-time side reports to the metrics.
-  const metrics: Metrics = new Metrics({ unsentStreamBytes: () => realtime.hub.unsentBytes(), pendingWebhookJobs: () => pendingJobCount(pool) });
+  const metrics: Metrics = new Metrics({
+    unsentStreamBytes: () => realtime.hub.unsentBytes(),
+    pendingWebhookJobs: () => pendingJobCount(pool),
+    openConnections: () => new Promise((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count)))),
+  });
   const sessions: SessionCache = new SessionCache(pool, () => realtime.listening, config.sessionCacheMs);
   const realtime = new Realtime(config, pool, databaseUrl, metrics, sessions, logger);
   await realtime.start();
@@ -70,7 +118,7 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
   await (webhooks ? webhooks.start() : setPushSettings(pool, false, 0));
   /** Set by stop(): the instance is draining and must get no new work. */
   let draining = false;
-  const handle = createRequestHandler({
+  const ctx = {
     config,
     pool,
     logger,
@@ -78,37 +126,26 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     realtime,
     metrics,
     sessions,
+    authFailures: new AuthFailureLimit(config.authFailuresPerMin),
     hostIdentity: config.hostIdentity && new HostIdentity(config.hostIdentity, pool, logger),
     counters,
-    isReady: async () => {
-      if (draining || !realtime.listening) return false;
-      try {
-        await pool.query('SELECT 1');
-        return true;
-      } catch {
-        return false;
-      }
-    },
-  });
-  const server = http.createServer((req, res) => {
+    isReady: readiness(() => !draining && realtime.listening, pool),
+  };
+  const handle = createRequestHandler(ctx);
+  const server = http.createServer(serverOptions(config.connections), (req, res) => {
     // While draining, every answer closes its connection: keep-alive clients move to another
     // instance, and the server is not kept open by connections that never go idle.
     if (draining) res.setHeader('Connection', 'close');
     handle(req, res);
   });
-  // Longer than common load balancer idle timeouts, so the balancer closes idle connections first.
-  server.keepAliveTimeout = 65_000;
+  const stopCapReports = capConnections(server, config.connections.maxConnections, logger, metrics);
   server.on('clientError', answerClientError);
+  let listening;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    listening = await listen(server, config.port, config.host);
   } catch (error) {
     // Put down what already runs, so that nothing complains while the process exits.
+    stopCapReports();
     await realtime.stop();
     await maintenance.stop();
     await webhooks?.stop();
@@ -116,16 +153,22 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
     await pool.end();
     throw listenError(error as NodeJS.ErrnoException, config);
   }
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const everywhere = host === '0.0.0.0' || host === '[::]';
-  const url = `http://${everywhere ? '127.0.0.1' : host}:${address.port}`;
-  const bound = `${host}:${address.port}${everywhere ? ' (every address of this machine)' : ''}`;
+  const { url, bound, address } = listening;
   logger.info({ url, address: address.address, port: address.port }, `postline is listening on ${bound}: open ${url}`);
+  // The probes on a port of their own: they still answer when the API port is full.
+  const admin = config.connections.admin && http.createServer(serverOptions(config.connections), createAdminHandler(ctx));
+  let adminUrl: string | undefined;
+  if (admin) {
+    admin.maxConnections = ADMIN_MAX_CONNECTIONS;
+    admin.on('clientError', answerClientError);
+    adminUrl = (await listen(admin, config.connections.admin!.port, config.connections.admin!.host)).url;
+    logger.info({ url: adminUrl }, 'the admin listener (probes and metrics) is listening');
+  }
 
   return {
     url,
     server,
+    adminUrl,
     realtime,
     maintenance,
     metrics,
@@ -143,6 +186,11 @@ export async function startInstance(config: Config, logger: Logger, databaseUrl:
       await webhooks?.stop();
       await closed;
       clearInterval(closeIdle);
+      stopCapReports();
+      if (admin) {
+        admin.closeAllConnections();
+        await new Promise((resolve) => admin.close(resolve));
+      }
       await sendQueue.drain();
       await counters.stop();
       await pool.end();

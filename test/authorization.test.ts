@@ -62,12 +62,19 @@ test('non-members, removed members, revoked and expired tokens get nothing of th
     revoked: await register(t.b.url),
     expired: await register(t.b.url),
   };
-  const threadId = await createThread(t.a.url, alice, [bob, outsiders.removed, outsiders.revoked, outsiders.expired], 'secret');
+  // Created raw and accepted in the table: the outsiders' tokens must not be used (and cached) on A
+  // before the expiry below is set (the helper has them accept over HTTP).
+  const acceptedThread = async (members: TestUser[], title: string) => {
+    const created = await request(t.a.url).post('/v1/threads').set(bearer(alice)).send({ members: members.map((user) => user.id), title }).expect(201);
+    await t.db.query('UPDATE thread_members SET accepted = true WHERE thread_id = $1', [created.body.thread.id]);
+    return created.body.thread.id as string;
+  };
+  const threadId = await acceptedThread([bob, outsiders.removed, outsiders.revoked, outsiders.expired], 'secret');
   const message = await sendMessage(t.a.url, alice, threadId, 'before the change');
   await request(t.a.url).put(`/v1/threads/${threadId}/messages/${message.id}/reactions/${encodeURIComponent('👍')}`).set(bearer(bob)).expect(200);
   // A thread of their own with alice, for a marker that ends the reading of open streams.
   const markers = Object.fromEntries(
-    await Promise.all(Object.entries(outsiders).map(async ([kind, user]) => [kind, await createThread(t.a.url, alice, [user], `marker ${kind}`)])),
+    await Promise.all(Object.entries(outsiders).map(async ([kind, user]) => [kind, await acceptedThread([user], `marker ${kind}`)])),
   ) as Record<Outsider, string>;
   // The expired token expires in a moment, while its streams and polls are open.
   await t.db.query(`UPDATE sessions SET expires_at = now() + interval '1500 milliseconds' WHERE user_id = $1`, [outsiders.expired.id]);
@@ -177,10 +184,70 @@ test('tokens never appear in the logs, whichever way they were sent', async () =
     await request(app.url).post('/v1/sessions').send({ username: alice.username, password: alice.token }).expect(401);
     const stream = await openStream(app.url, bob.token, { query: { access_token: bob.token } });
     stream.close();
+    // Tokens and passwords where they do not belong: in a path, in other parameters, percent-encoded.
+    await request(app.url).get(`/v1/threads/${alice.token}`).set(bearer(bob)).expect(400);
+    await request(app.url).get(`/v1/threads/${encodeURIComponent(alice.token).replace(/^p/, '%70')}/messages`).set(bearer(bob)).expect(400);
+    await request(app.url).get(`/v1/me?token=${bob.token}&debug=1`).set(bearer(bob)).expect(200);
+    await request(app.url).get(`/v1/me?note=${alice.token}`).set(bearer(bob)).expect(200);
+    await request(app.url).get(`/v1/me?next=${encodeURIComponent(`/x?access_token=${alice.token}`)}`).set(bearer(bob)).expect(200);
+    await request(app.url).get(`/v1/poll?cursor=0&timeout=0&password=${encodeURIComponent('correct horse battery')}`).set(bearer(bob)).expect(200);
+    await request(app.url).get(`/v1/users?username=bob&Password=correct+horse+battery`).set(bearer(bob)).expect(200);
   }
   await request(t.a.url).delete('/v1/sessions/current').set(bearer(alice)).expect(204);
   const logs = [...t.a.logs, ...t.b.logs].join('\n');
   assert.ok(logs.length > 10_000, 'there are logs to search');
-  for (const token of tokens) assert.ok(!logs.includes(token), 'a token was logged');
-  assert.ok(!logs.includes('correct horse battery'), 'a password was logged');
+  for (const token of tokens) {
+    assert.ok(!logs.includes(token), 'a token was logged');
+    assert.ok(!logs.includes(token.slice(1)), 'a percent-encoded token was logged');
+  }
+  assert.ok(!/correct(\+|%20| )horse/i.test(logs), 'a password was logged');
+  assert.match(logs, /"url":"\/v1\/me\?token=\[Redacted\]&debug=1"/, 'what is redacted is said to be, the rest of the URL kept');
+});
+
+test('strangers and blocked users, on every instance: no presence, no typing from them, no way to add or message the blocker', async () => {
+  const [alice, bob, mallory, eve] = await Promise.all([register(t.a.url), register(t.b.url), register(t.a.url), register(t.b.url)]);
+  await createThread(t.a.url, alice, [bob], 'friends'); // bob is a contact: he must hear what the others must not
+  const direct = await createThread(t.b.url, eve, [alice]); // eve was a contact, until alice blocks her
+  const evesGroup = await createThread(t.b.url, eve, [bob], 'eve’s');
+  const request_ = (await request(t.a.url).post('/v1/threads').set(bearer(mallory)).send({ members: [alice.id] }).expect(201)).body.thread;
+  assert.deepEqual(request_.pending, [alice.id], 'mallory’s thread is a request for alice');
+  await request(t.b.url).post(`/v1/users/${eve.id}/block`).set(bearer(alice)).expect(204);
+  const watchers = await Promise.all(
+    [bob, mallory, eve].flatMap((user) => t.apps.map(async (app) => ({ user, stream: await openStream(app.url, user.token) }))),
+  );
+  // Alice comes online on both instances.
+  const aliceStreams = await Promise.all(t.apps.map((app) => openStream(app.url, alice.token)));
+  try {
+    for (const { stream } of watchers.filter(({ user }) => user === bob)) {
+      for (;;) if ((await stream.nextOfType('presence')).data.userId === alice.id) break;
+    }
+    for (const app of t.apps) {
+      const label = app === t.a ? 'A' : 'B';
+      for (const outsider of [mallory, eve]) {
+        const presence = await request(app.url).get(`/v1/presence?userIds=${alice.id}`).set(bearer(outsider)).expect(200);
+        assert.deepEqual(presence.body.presence, [], `${label}: alice's presence hidden`);
+      }
+      const unknown = (await request(app.url).post('/v1/threads').set(bearer(eve)).send({ members: ['987654321'] }).expect(400)).body;
+      assert.deepEqual((await request(app.url).post('/v1/threads').set(bearer(eve)).send({ members: [alice.id], title: 'hi' }).expect(400)).body, unknown, `${label}: blocked like an unknown id`);
+      const unknownAdd = (await request(app.url).post(`/v1/threads/${evesGroup}/members`).set(bearer(eve)).send({ userId: '987654321' }).expect(400)).body;
+      assert.deepEqual((await request(app.url).post(`/v1/threads/${evesGroup}/members`).set(bearer(eve)).send({ userId: alice.id }).expect(400)).body, unknownAdd, `${label}: not addable`);
+      await request(app.url).post(`/v1/threads/${direct}/messages`).set(bearer(eve)).send({ body: 'hear me out' }).expect(403);
+      await request(app.url).post(`/v1/threads/${direct}/typing`).set(bearer(eve)).send({ typing: true }).expect(204);
+      await request(app.url).post(`/v1/threads/${request_.id}/typing`).set(bearer(mallory)).send({ typing: true }).expect(204);
+    }
+    const marker = await sendMessage(t.a.url, bob, (await request(t.a.url).get('/v1/threads').set(bearer(bob))).body.threads.find((th: { title: string }) => th.title === 'friends').id, 'marker');
+    for (const stream of aliceStreams) {
+      const seen = await collect(stream, (envelope) => envelope.type === 'message.created' && envelope.data.id === marker.id);
+      assert.deepEqual(seen.filter((e) => e.type === 'typing'), [], 'no typing from a stranger or a blocked user');
+    }
+    for (const { user, stream } of watchers.filter(({ user }) => user !== bob)) {
+      // A marker of their own ends their reading.
+      const own = await createThread(t.a.url, user, [await register(t.a.url)], 'own');
+      const ownMarker = await sendMessage(t.a.url, user, own, 'own marker');
+      const seen = await collect(stream, (envelope) => envelope.type === 'message.created' && envelope.data.id === ownMarker.id);
+      assert.deepEqual(seen.filter((e) => e.type === 'presence' && e.data.userId === alice.id), [], `${user.username}: no presence of alice`);
+    }
+  } finally {
+    for (const stream of [...aliceStreams, ...watchers.map(({ stream }) => stream)]) stream.close();
+  }
 });

@@ -23,7 +23,9 @@ let foreignMessageId: string;
 
 before(async () => {
   db = await createTestDatabase();
-  app = await startTestInstance(db.url);
+  // The corpus sends alice's login with dozens of bad passwords from one address: more than the
+  // failures one address has before it must wait (rate-limits.test.ts tests that).
+  app = await startTestInstance(db.url, { POSTLINE_LOGIN_FAILURES_PER_ADDRESS: '100' });
   [alice, bob] = [await register(app.url), await register(app.url)];
   threadId = await createThread(app.url, alice, [bob]);
   messageId = (await sendMessage(app.url, alice, threadId, 'hello')).id;
@@ -187,6 +189,33 @@ const cases: BadRequest[] = [
   { name: 'login wrong types', method: 'post', path: () => '/v1/sessions', auth: false, body: { username: ['a'], password: 1 }, status: 400 },
   { name: 'user lookup without username', method: 'get', path: () => '/v1/users', status: 400 },
   { name: 'user lookup with a bad username', method: 'get', path: () => '/v1/users?username=%00', status: 400 },
+  // Names that could pass for someone else's (issue 15): bidi controls, invisible and formatting characters, stacked marks.
+  ...Object.entries({
+    'an RTL override': '\u202eecila\u202c',
+    'a zero-width space': 'al\u200bice',
+    'only a zero-width space': '\u200b',
+    'a zero-width joiner outside an emoji': 'ali\u200dce',
+    'a word joiner': 'ali\u2060ce',
+    'a Hangul filler': '\u3164',
+    'a soft hyphen': 'ali\u00adce',
+    'a left-to-right mark': '\u200ealice',
+    '64 combining marks': `a${'\u0301'.repeat(64)}`,
+    '5 combining marks on a letter without a composed form': `x${'\u0301'.repeat(5)}`,
+    'a stray variation selector': 'alice\ufe0f',
+  }).flatMap(([what, value]): BadRequest[] => [
+    { name: `${what} in a display name`, method: 'post', path: () => '/v1/users', auth: false, body: { username: 'spoofer', password: 'password1', displayName: value }, status: 400 },
+    { name: `${what} in a title`, method: 'post', path: () => '/v1/threads', body: { members: [], title: value }, status: 400 },
+  ]),
+  // Contacts, requests, sessions.
+  { name: 'block yourself', method: 'post', path: () => `/v1/users/${alice.id}/block`, status: 400 },
+  { name: 'block an unknown user', method: 'post', path: () => '/v1/users/987654321/block', status: 404 },
+  { name: 'block a user id that is not an id', method: 'post', path: () => '/v1/users/bob/block', status: 400 },
+  { name: 'unblock a user id that is not an id', method: 'delete', path: () => '/v1/users/0/block', status: 400 },
+  { name: 'accept an unknown thread', method: 'post', path: () => '/v1/threads/987654321/accept', status: 404 },
+  { name: 'accept a thread of others', method: 'post', path: () => `/v1/threads/${foreignThreadId}/accept`, status: 404 },
+  { name: 'thread list requests=maybe', method: 'get', path: () => '/v1/threads?requests=maybe', status: 400 },
+  { name: 'revoke a session id that is not an id', method: 'delete', path: () => '/v1/sessions/mine', status: 400 },
+  { name: 'revoke an unknown session', method: 'delete', path: () => '/v1/sessions/987654321', status: 404 },
   // Routes and auth.
   { name: 'unknown route', method: 'get', path: () => '/v1/nope', status: 404 },
   { name: 'unknown route outside the API', method: 'get', path: () => '/nope', auth: false, status: 404 },
@@ -378,6 +407,9 @@ test('every bad request gets a 4xx problem+json answer and changes nothing', asy
     if (res.status >= 500) serverErrors++;
     assert.equal(res.status, bad.status, `${bad.name}: ${res.status} ${res.text.slice(0, 500)}`);
     assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/, bad.name);
+    // Answers Node's parser gives (400, 408, 431) too: never sniffed, never rendered.
+    assert.equal(res.headers['x-content-type-options'], 'nosniff', `${bad.name}: nosniff`);
+    assert.match(res.headers['content-security-policy'] ?? '', /default-src '(none|self)'/, `${bad.name}: a CSP`);
     const problem = JSON.parse(res.text);
     assert.equal(problem.status, bad.status, bad.name);
     assert.equal(typeof problem.type, 'string', bad.name);

@@ -45,7 +45,8 @@ describe('errors for curl users', () => {
 
   test('a known path with a method it does not serve is 405 with Allow, before the token is asked for', async () => {
     for (const [method, path, allow] of [
-      ['GET', '/v1/sessions', 'POST'],
+      ['GET', '/v1/threads/1/typing', 'POST'],
+      ['PUT', '/v1/sessions', 'POST, GET, HEAD'],
       ['POST', '/v1/poll', 'GET, HEAD'],
       ['DELETE', '/v1/threads/1', 'GET, HEAD'],
       ['PUT', '/v1/users', 'POST, GET, HEAD'],

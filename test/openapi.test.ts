@@ -30,7 +30,7 @@ test('the document describes every declared route with its inputs, and the contr
   const declared = Object.entries(operations).map(([name, operation]) => `${operation.method} /v1${operation.path.replace(/:(\w+)/g, '{$1}')} ${name}`);
   const documented = Object.entries(document.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => `${method} ${path} ${op.operationId}`));
   assert.deepEqual(documented.sort(), declared.sort());
-  assert.deepEqual(Object.keys(document.components.schemas).sort(), ['Event', 'Message', 'Problem', 'Receipt', 'SearchResult', 'Thread', 'User']);
+  assert.deepEqual(Object.keys(document.components.schemas).sort(), ['Event', 'Message', 'Problem', 'Receipt', 'SearchResult', 'Session', 'Thread', 'User']);
   const send = document.paths['/v1/threads/{threadId}/messages']!.post!;
   assert.deepEqual(send.parameters.map((p) => `${p.in}:${p.name}`), ['path:threadId', 'header:Idempotency-Key']);
   assert.ok(send.requestBody);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
-import pg from 'pg';
 import request from 'supertest';
 import { bearer, PASSWORD, register, uniqueUsername } from './support/api.js';
+import { statementsDuring } from './support/database.js';
 import { useInstances } from './support/fixture.js';
 import { startTestInstance, type TestInstance } from './support/instance.js';
 import { poll } from './support/poll.js';
@@ -14,7 +14,8 @@ import { openStream, waitFor } from './support/sse.js';
 const limits = {
   POSTLINE_RATE_LIMIT_PER_MIN: '8',
   POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '3',
-  POSTLINE_LOGIN_FAILURES_PER_MIN: '4',
+  POSTLINE_LOGIN_FAILURES_PER_ADDRESS: '3',
+  POSTLINE_LOGIN_FAILURES_PER_ACCOUNT: '6',
   POSTLINE_MAX_STREAMS_PER_USER: '2',
   POSTLINE_MAX_POLLS_PER_USER: '2',
   POSTLINE_RATE_LIMIT_FLUSH_MS: '10000',
@@ -94,18 +95,9 @@ test('counting costs no Postgres round trip per request: 200 requests, a few sta
   await withInstances({ POSTLINE_RATE_LIMIT_PER_MIN: '600', POSTLINE_RATE_LIMIT_FLUSH_MS: '250' }, async (a) => {
     const user = await register(a.url);
     await request(a.url).get('/v1/me').set(bearer(user)).expect(200); // the session is looked up and kept for a second
-    // Every statement of every client in this process (the instance's pool and its LISTEN connection) goes through here.
-    const query = pg.Client.prototype.query;
-    let statements = 0;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      statements++;
-      return (query as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof query;
-    try {
+    const statements = await statementsDuring(async () => {
       for (let i = 0; i < 200; i++) await request(a.url).get('/v1/me').set(bearer(user)).expect(200);
-    } finally {
-      pg.Client.prototype.query = query;
-    }
+    });
     assert.ok(statements < 50, `${statements} statements for 200 requests (one a request would be 200 or more)`);
     await a.counters.flush();
     assert.equal(await sharedHits(`user:${user.id}`), 201, 'every hit counted in the shared total');
@@ -150,24 +142,55 @@ test('delivery is not throttled by the request limit: streams and polls are boun
   });
 });
 
-test('login brute force is slowed per account, across instances and addresses, even with the right password', async () => {
-  // Each attempt from another address, as a guesser spreading attempts over many addresses would.
-  const user = await register(t.a.url);
-  const attempt = async (i: number, password: string) =>
-    (await request(i % 2 ? t.a.url : t.b.url).post('/v1/sessions').set('X-Forwarded-For', `203.0.113.${i + 1}`).send({ username: user.username, password })).status;
-  const guesses: number[] = [];
-  for (let i = 0; i < 12; i++) guesses.push(await attempt(i, `guess number ${i}`));
-  assert.equal(guesses.filter((status) => status === 401).length, 4, 'four wrong passwords were checked');
-  assert.equal(guesses.filter((status) => status === 429).length, 8, 'the rest were refused unchecked');
-  const right = await request(t.a.url).post('/v1/sessions').set('X-Forwarded-For', '203.0.113.100').send({ username: user.username, password: PASSWORD });
-  assert.equal(right.status, 429, 'the right password waits too');
-  assert.ok(Number(right.headers['retry-after']) > 0);
-  await request(t.b.url).get('/v1/me').set(bearer(user)).expect(200); // open sessions keep working
-  // Once the window is over, the right password works again, and success does not count as failure.
-  await t.db.query(`DELETE FROM rate_limit_hits`);
-  await request(t.b.url).post('/v1/sessions').set('X-Forwarded-For', '203.0.113.101').send({ username: user.username, password: PASSWORD }).expect(201);
-  const [row] = await t.db.query<{ hits: number }>(`SELECT hits FROM rate_limit_hits WHERE key = $1`, [`login-failures:${user.username}`]);
-  assert.equal(row?.hits ?? 0, 0);
+/** A login for `username` from `address` (one trusted proxy hop: the address is the X-Forwarded-For entry), on A or B. */
+async function login(app: TestInstance, username: string, password: string, address: string) {
+  const res = await request(app.url).post('/v1/sessions').set('X-Forwarded-For', address).send({ username, password });
+  return { status: res.status, retryAfter: Number(res.headers['retry-after'] ?? 0) };
+}
+
+// The per-address limit on sign-in attempts is off here: these count failed logins, not attempts.
+test('failed logins from one address: a few free, then each waits twice as long; the right password from another address still signs in', async () => {
+  await withInstances({ POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '0', POSTLINE_LOGIN_FAILURES_PER_ACCOUNT: '100' }, async (a, b) => {
+    const user = await register(a.url);
+    const guesser = '203.0.113.7';
+    const first = [];
+    for (let i = 0; i < 4; i++) first.push(await login(i % 2 ? t.a : b, user.username, `guess number ${i}`, guesser));
+    assert.deepEqual(first.map((answer) => answer.status), [401, 401, 401, 429], 'three free failures (POSTLINE_LOGIN_FAILURES_PER_ADDRESS), then a wait');
+    assert.equal(first[3]!.retryAfter, 1);
+    assert.equal((await login(a, user.username, PASSWORD, guesser)).status, 429, 'the guessing address waits, even with the right password');
+    // Nobody is locked out: the right password from an address with no recent failures is checked.
+    await request(b.url).post('/v1/sessions').set('X-Forwarded-For', '198.51.100.20').send({ username: user.username, password: PASSWORD }).expect(201);
+    await request(b.url).get('/v1/me').set(bearer(user)).expect(200); // open sessions keep working
+    // Each further failure doubles the wait (the waits are let pass in the table, not slept through).
+    const waits = [];
+    for (let i = 0; i < 3; i++) {
+      await t.db.query('UPDATE login_failures SET retry_at = now() WHERE username = $1', [user.username]);
+      assert.equal((await login(b, user.username, `another guess ${i}`, guesser)).status, 401);
+      waits.push((await login(a, user.username, `too soon ${i}`, guesser)).retryAfter);
+    }
+    assert.deepEqual(waits, [2, 4, 8]);
+    // Once its wait is over, the right password signs in from there too, and the address is clean again.
+    await t.db.query('UPDATE login_failures SET retry_at = now() WHERE username = $1', [user.username]);
+    assert.equal((await login(a, user.username, PASSWORD, guesser)).status, 201);
+    assert.deepEqual(await t.db.query('SELECT * FROM login_failures WHERE username = $1', [user.username]), []);
+  });
+});
+
+test('failed logins from many addresses: past the account cap, addresses that failed are held back and new ones get one guess; the right password from a new address signs in', async () => {
+  await withInstances({ POSTLINE_AUTH_RATE_LIMIT_PER_MIN: '0' }, async (a, b) => {
+    const user = await register(a.url);
+    const spread = [];
+    for (let i = 0; i < 6; i++) spread.push((await login(i % 2 ? t.a : b, user.username, `guess ${i}`, `203.0.113.${i + 1}`)).status);
+    assert.deepEqual(spread, [401, 401, 401, 401, 401, 401], 'six addresses, one failure each: the account cap (POSTLINE_LOGIN_FAILURES_PER_ACCOUNT)');
+    const again = await login(a, user.username, 'guess again', '203.0.113.1');
+    assert.equal(again.status, 429, 'an address that failed is held back once the account is over its cap, though it has failures to spare');
+    assert.ok(again.retryAfter > 60, `until the account's oldest failure is forgotten (${again.retryAfter} s)`);
+    assert.equal((await login(b, user.username, 'a new address', '203.0.113.50')).status, 401, 'a new address gets its one guess');
+    assert.equal((await login(a, user.username, 'and another', '203.0.113.50')).status, 429, '… and only one');
+    assert.equal((await login(b, user.username, PASSWORD, '198.51.100.30')).status, 201, 'the right password from a new address');
+    const [{ failures }] = (await t.db.query<{ failures: number }>('SELECT sum(failures)::int AS failures FROM login_failures WHERE username = $1', [user.username])) as [{ failures: number }];
+    assert.equal(failures, 7, 'refused attempts were not counted (nor written)');
+  });
 });
 
 test('stream and waiting-poll caps hold per user on each instance; a closed stream frees its place', async () => {
@@ -175,7 +198,7 @@ test('stream and waiting-poll caps hold per user on each instance; a closed stre
   const streams = [await openStream(t.a.url, user.token), await openStream(t.a.url, user.token)];
   try {
     assert.deepEqual(streams.map((s) => s.status), [200, 200]);
-    const third = await openStream(t.a.url, user.token);
+    const third = await openStream(t.a.url, user.token, { query: { format: 'ndjson' }, headers: { Accept: 'application/x-ndjson' } });
     assert.equal(third.status, 429);
     assert.match(third.response.headers['content-type'] ?? '', /problem\+json/);
     third.close();

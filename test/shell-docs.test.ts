@@ -21,7 +21,7 @@ async function readmeWalkthrough(): Promise<string[]> {
 
 async function curlSession(): Promise<string[]> {
   const blocks = shellBlocks(await readFile(new URL('../docs/curl.md', import.meta.url), 'utf8'));
-  assert.equal(blocks.length, 11, 'the session has eleven blocks');
+  assert.equal(blocks.length, 12, 'the session has twelve blocks');
   return blocks;
 }
 
@@ -37,12 +37,13 @@ function checkReadme([output]: string[]): void {
   assert.match(rest, /"unreadCount": 1[\s\S]*^204$[\s\S]*"unreadCount": 0/m);
 }
 
-function checkCurlSession([setUp, register, login, thread, send, sse, ndjson, pollLoop, seen, presence, changes]: string[]): void {
+function checkCurlSession([setUp, register, login, thread, send, accept, sse, ndjson, pollLoop, seen, presence, changes]: string[]): void {
   assert.equal(setUp, '');
   assert.match(register!, /^\{"id":"\d+","username":"carol","displayName":"Carol"\}\n\{"id":"\d+","username":"dave","displayName":"Dave"\}\n$/);
   assert.match(login!, /^\{"id":"\d+","username":"carol","displayName":"Carol"\}\n$/);
   assert.equal(thread, '{"kind":"direct","members":["carol","dave"]}\n');
   assert.equal(send, '201\n200\n{"seq":1,"body":"Hi Dave!"}\n');
+  assert.equal(accept, '{"kind":"direct","pending":1}\n[]\n', 'a request for Dave, then accepted');
 
   // The stream: retry: with the ready event, the typing event (no id), then the message with its id.
   assert.match(sse!, /^retry: ?2000\nevent: ?ready\ndata: ?\{"type":"ready","at":"[^"]+","data":\{"userId":"\d+","lastEventId":"\d+"\}\}$/m);

@@ -236,8 +236,9 @@ describe('resume', () => {
     await sendMessage(t.app.url, bob, threadId, 'two');
     const stream = await openStream(t.app.url, bob.token, { query: { since: '0' } });
     try {
-      const [created, one, two] = await stream.envelopes(3);
-      assert.equal(created!.type, 'thread.updated');
+      // The thread's creation, bob accepting it (it was a request: see the createPair helper), the messages.
+      const [created, accepted, one, two] = await stream.envelopes(4);
+      assert.deepEqual([created!.type, accepted!.type], ['thread.updated', 'thread.updated']);
       assert.deepEqual([one!.data.body, two!.data.body], ['one', 'two']);
     } finally {
       stream.close();
@@ -284,14 +285,21 @@ describe('revocation and limits', () => {
     assert.equal(fresh.status, 401);
   });
 
-  test('the stream cap per user answers 429 to one more', async () => {
+  test('one more stream than the cap per user is told to come back later, as in overload (200, retry:, close); NDJSON gets 429', async () => {
     const capped = await startTestInstance(t.db.url, { POSTLINE_MAX_STREAMS_PER_USER: '2' });
     const { bob } = await pair();
     const streams = [await openStream(capped.url, bob.token), await openStream(capped.url, bob.token)];
     try {
+      // A 429 would end an EventSource for good; a 200 that ends with retry: makes it come back.
       const third = await openStream(capped.url, bob.token);
-      assert.equal(third.status, 429);
-      assert.ok(third.response.headers['retry-after']);
+      assert.equal(third.status, 200);
+      assert.match(third.response.headers['content-type'] ?? '', /^text\/event-stream/);
+      await third.closed(5000);
+      assert.equal(third.raw, 'retry: 5000\n\n', 'only a retry hint, no event, no id');
+      const ndjson = await openStream(capped.url, bob.token, { query: { format: 'ndjson' }, headers: { Accept: 'application/x-ndjson' } });
+      assert.equal(ndjson.status, 429);
+      assert.ok(ndjson.response.headers['retry-after']);
+      ndjson.close();
       streams.pop()!.close();
       // Once one closes, a new one is accepted.
       let next: StreamReader | undefined;

@@ -54,12 +54,15 @@ describe('create', () => {
     assert.equal(res.body.thread.title, 'Form');
   });
 
-  test('unknown members and too many members are 400 and create nothing', async () => {
+  test('unknown members and too many members are 400 and create nothing; the answer does not say which ids are unknown', async () => {
     const users = [await register(t.app.url), await register(t.app.url), await register(t.app.url), await register(t.app.url), await register(t.app.url)];
     const [alice] = users;
     const before = await t.db.query('SELECT count(*)::int AS n FROM threads');
     const unknown = await request(t.app.url).post('/v1/threads').set(bearer(alice!)).send({ members: ['999999999'] }).expect(400);
-    assert.deepEqual(unknown.body.errors, [{ path: 'members.0', message: 'no such user' }]);
+    assert.deepEqual(unknown.body.errors, [{ path: 'members', message: 'names a user who does not exist or cannot be added by you' }]);
+    // A list of ids mixing real and unknown users gets the same answer, naming none of them.
+    const mixed = await request(t.app.url).post('/v1/threads').set(bearer(alice!)).send({ members: [users[1]!.id, '999999998', users[2]!.id] }).expect(400);
+    assert.deepEqual(mixed.body, unknown.body);
     await request(t.app.url).post('/v1/threads').set(bearer(alice!)).send({ members: users.slice(1).map((u) => u.id) }).expect(400);
     assert.deepEqual(await t.db.query('SELECT count(*)::int AS n FROM threads'), before);
   });
@@ -142,14 +145,16 @@ describe('membership', () => {
     // Adding a member again changes nothing.
     await request(t.app.url).post(`/v1/threads/${threadId}/members`).set(bearer(bob)).send({ userId: carol.id }).expect(200);
     const [row] = await t.db.query(`SELECT count(*)::int AS n FROM events WHERE thread_id = $1 AND type = 'thread.updated'`, [threadId]);
-    assert.equal(row!.n, 2, 'one thread.updated for creation, one for the add');
+    assert.equal(row!.n, 3, 'one thread.updated for creation, one for bob accepting it (the helper does), one for the add');
   });
 
-  test('a direct thread keeps exactly its two members', async () => {
+  test('a direct thread never has a third member; either may leave it, nobody removes the other', async () => {
     const [alice, bob, carol] = [await register(t.app.url), await register(t.app.url), await register(t.app.url)];
     const threadId = await createThread(t.app.url, alice, [bob]);
     await request(t.app.url).post(`/v1/threads/${threadId}/members`).set(bearer(alice)).send({ userId: carol.id }).expect(409);
-    await request(t.app.url).delete(`/v1/threads/${threadId}/members/${alice.id}`).set(bearer(alice)).expect(409);
+    await request(t.app.url).delete(`/v1/threads/${threadId}/members/${bob.id}`).set(bearer(alice)).expect(409);
+    await request(t.app.url).delete(`/v1/threads/${threadId}/members/${bob.id}`).set(bearer(bob)).expect(204);
+    await request(t.app.url).get(`/v1/threads/${threadId}`).set(bearer(bob)).expect(404);
   });
 
   test('a full thread refuses another member with 409', async () => {

@@ -24,6 +24,7 @@ let frames = 0;
 let tracking = false;
 let latency = newHistogram();
 let expected: Record<string, number[]> = {};
+/** The message id of a message.created frame (only those: a thread.updated carries its thread's id in the same place). */
 const MESSAGE_ID = /"data":\{"id":"(\d+)"/;
 
 function open(spec: StreamSpec): Promise<void> {
@@ -50,7 +51,7 @@ function open(spec: StreamSpec): Promise<void> {
             if (!frame.includes('data:') || frame.includes('event:ready')) continue; // comments, retry, the ready event
             frames++;
             if (!tracking) continue;
-            const id = MESSAGE_ID.exec(frame);
+            const id = frame.includes('event:message.created') ? MESSAGE_ID.exec(frame) : null;
             const stamp = STAMP.exec(frame);
             if (id) stream.messageIds.push(Number(id[1]));
             if (stamp) latency.recordValue(Math.max(1, Math.round((now() - Number(stamp[1])) * 1000)));

@@ -3,6 +3,7 @@ import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyG
 import type { Pool } from 'pg';
 import type { HostIdentitySettings, HostKeySource } from '../config.js';
 import type { Logger } from '../log.js';
+import { cleanName } from '../names.js';
 import type { AuthenticatedSession } from '../store/sessions.js';
 import { upsertHostUser } from '../store/users.js';
 
@@ -26,7 +27,6 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const MAX_SUBJECT_LENGTH = 255;
 const MAX_DISPLAY_NAME = 64;
 const CONTROL = /\p{Cc}/u;
-const CONTROLS = /\p{Cc}/gu;
 
 /** Cheap shape check: three base64url parts (a JWS in compact form). Oversized tokens are not JWTs to us. */
 export function looksLikeJwt(token: string): boolean {
@@ -101,8 +101,8 @@ function claimText(payload: JWTPayload, claim: string): string | undefined {
 
 /** The display name from the configured claim: trimmed, control characters dropped, at most 64 characters. */
 function displayNameOf(payload: JWTPayload, claim: string, fallback: string): string {
-  const name = [...(claimText(payload, claim) ?? '').replace(CONTROLS, '').trim()].slice(0, MAX_DISPLAY_NAME).join('').trim();
-  return name || [...fallback].slice(0, MAX_DISPLAY_NAME).join('');
+  const name = [...cleanName(claimText(payload, claim) ?? '')].slice(0, MAX_DISPLAY_NAME).join('').trim();
+  return name || [...cleanName(fallback)].slice(0, MAX_DISPLAY_NAME).join('').trim() || fallback.slice(0, MAX_DISPLAY_NAME);
 }
 
 /**

@@ -49,6 +49,12 @@
     'reset'
   ];
 
+  /**
+   * The server announces typing:true at most once per 2 s per thread and user
+   * (sql/009_abuse_and_privacy.sql); this much, with a margin for the network, is waited after ours.
+   */
+  var TYPING_REPEAT_MS = 2250;
+
   var DEFAULTS = {
     /** Where the API lives; '' is this page's origin. */
     baseUrl: '',
@@ -748,6 +754,8 @@
     /** Envelopes relayed by the leader before this tab knew where it starts. */
     this.heldRelays = null;
     this.ownTyping = {};
+    /** threadId -> when we last said typing:true there (the server's 2-second rule counts from it). */
+    this.typingSaidAt = {};
     this.othersTyping = {};
     /** threadId -> seq our delivered marker is known to be at; threadId -> {id, seq} still to acknowledge. */
     this.deliveredSeq = {};
@@ -926,6 +934,41 @@
     });
   };
 
+  /**
+   * callback(error, threads): the threads that are requests for us (someone we share no accepted
+   * thread with started them or added us), listed apart from listThreads'. A thread is one when
+   * its `pending` holds our id.
+   */
+  Client.prototype.listRequests = function (callback) {
+    var self = this;
+    this.request('GET', '/v1/threads' + queryString({ requests: 'true' }), null, function (error, answer) {
+      if (answer) for (var i = 0; i < answer.threads.length; i++) self.receivedThread(answer.threads[i]);
+      callback(error, answer && answer.threads);
+    });
+  };
+
+  /** Accept a request: presence, typing and pushes between us and its members from now on (sending in it accepts it too). */
+  Client.prototype.acceptThread = function (threadId, callback) {
+    this.request('POST', '/v1/threads/' + encodeURIComponent(threadId) + '/accept', null, function (error, answer) {
+      if (callback) callback(error, answer && answer.thread);
+    });
+  };
+
+  /** Leave a thread (a direct one too: that is how a request is declined). */
+  Client.prototype.leaveThread = function (threadId, callback) {
+    var path = '/v1/threads/' + encodeURIComponent(threadId) + '/members/' + encodeURIComponent(this.user.id);
+    this.request('DELETE', path, null, function (error) {
+      if (callback) callback(error);
+    });
+  };
+
+  /** Block (`blocked` true) or unblock a user: a blocked user cannot add us to threads or message us in a direct thread, and presence and typing stop both ways. */
+  Client.prototype.block = function (userId, blocked, callback) {
+    this.request(blocked ? 'POST' : 'DELETE', '/v1/users/' + encodeURIComponent(userId) + '/block', null, function (error) {
+      if (callback) callback(error);
+    });
+  };
+
   /** callback(error, user or null) for an exact username. */
   Client.prototype.findUser = function (username, callback) {
     this.request('GET', '/v1/users' + queryString({ username: username }), null, function (error, answer) {
@@ -1006,14 +1049,22 @@
 
   /**
    * Call on every keystroke: sends typing:true at once and again every typingRenewMs while the
-   * keystrokes go on, and typing:false after typingIdleMs without one.
+   * keystrokes go on, and typing:false after typingIdleMs without one. The server announces at
+   * most one typing:true per TYPING_REPEAT_MS in a thread, so one that would come sooner after
+   * the last (typing on right after sending) waits until it would be announced.
    */
   Client.prototype.typing = function (threadId) {
     var self = this;
-    var state = this.ownTyping[threadId] || (this.ownTyping[threadId] = { sentAt: 0, idle: null });
-    if (now() - state.sentAt >= this.options.typingRenewMs) {
-      state.sentAt = now();
-      this.postTyping(threadId, true);
+    var state = this.ownTyping[threadId] || (this.ownTyping[threadId] = { sentAt: 0, idle: null, soon: null });
+    if (now() - state.sentAt >= this.options.typingRenewMs && !state.soon) {
+      var wait = TYPING_REPEAT_MS - (now() - (this.typingSaidAt[threadId] || 0));
+      if (wait <= 0) this.sayTyping(threadId, state);
+      else {
+        state.soon = setTimeout(function () {
+          state.soon = null;
+          self.sayTyping(threadId, state);
+        }, wait);
+      }
     }
     clearTimeout(state.idle);
     state.idle = setTimeout(function () {
@@ -1021,13 +1072,20 @@
     }, this.options.typingIdleMs);
   };
 
+  Client.prototype.sayTyping = function (threadId, state) {
+    state.sentAt = now();
+    this.typingSaidAt[threadId] = state.sentAt;
+    this.postTyping(threadId, true);
+  };
+
   /** Say typing:false now, if typing:true was said (sending a message does this). */
   Client.prototype.stopTyping = function (threadId) {
     var state = this.ownTyping[threadId];
     if (!state) return;
     clearTimeout(state.idle);
+    clearTimeout(state.soon);
     delete this.ownTyping[threadId];
-    this.postTyping(threadId, false);
+    if (state.sentAt) this.postTyping(threadId, false);
   };
 
   /** Change the text of our message: callback(error, message), which then has editedAt. */

@@ -99,6 +99,10 @@ declare namespace Postline {
     listThreads(callback: Callback<Thread[]>): void;
     getThread(threadId: string, callback: Callback<Thread>): void;
     createThread(memberIds: string[], title: string | null, callback: Callback<Thread>): void;
+    listRequests(callback: Callback<Thread[]>): void;
+    acceptThread(threadId: string, callback?: Callback<Thread>): void;
+    leaveThread(threadId: string, callback?: (error: RequestError | null) => void): void;
+    block(userId: string, blocked: boolean, callback?: (error: RequestError | null) => void): void;
     findUser(username: string, callback: Callback<User | null>): void;
     findUsers(query: string, callback: Callback<User[]>): void;
     listMessages(threadId: string, page: { before?: number; after?: number; limit?: number } | null, callback: Callback<{ messages: Message[]; hasMore: boolean }>): void;

@@ -37,6 +37,8 @@ export interface Credentials {
   bodyAccessToken?: string | undefined;
   /** The parsed query string (its `access_token`, where the sources allow it). */
   query: Record<string, unknown>;
+  /** The client's address (as POSTLINE_TRUST_PROXY makes it out), for the per-address failure limit. */
+  ip?: string | undefined;
 }
 
 /** The token presented, in the contract's order of preference. */
@@ -60,15 +62,20 @@ const sessionCookie = (headers: IncomingHttpHeaders) => (headers.cookie ? parseC
  * Who may present which tokens: our own session tokens (unless POSTLINE_OWN_ACCOUNTS is off) and
  * the host's JWTs (when configured).
  */
-export type Identities = Pick<AppContext, 'sessions' | 'hostIdentity'> & { config: Pick<AppContext['config'], 'ownAccounts'> };
+export type Identities = Pick<AppContext, 'sessions' | 'hostIdentity' | 'authFailures'> & { config: Pick<AppContext['config'], 'ownAccounts'> };
 
-/** The session of a postline token or a host JWT (looked up at most once a moment, see SessionCache). */
-async function sessionOf(identities: Identities, token: string): Promise<AuthenticatedSession | undefined> {
-  if (looksLikeToken(token)) return identities.config.ownAccounts ? identities.sessions.find(hashToken(token)) : undefined;
+/**
+ * The session of a postline token or a host JWT (looked up at most once a moment, see
+ * SessionCache). A lookup for a token not known to be valid waits on the per-address failure
+ * limit: past it, `address` gets 429 and the database is not asked.
+ */
+async function sessionOf(identities: Identities, token: string, address: string): Promise<AuthenticatedSession | undefined> {
+  const limit = () => identities.authFailures.check(address);
+  if (looksLikeToken(token)) return identities.config.ownAccounts ? identities.sessions.find(hashToken(token), undefined, limit) : undefined;
   const host = identities.hostIdentity;
   if (!host || !looksLikeJwt(token)) return undefined;
   try {
-    return await identities.sessions.find(hashToken(token), () => host.authenticate(token));
+    return await identities.sessions.find(hashToken(token), () => host.authenticate(token), limit);
   } catch (error) {
     if (error instanceof HostTokenRejected) throw new UnauthorizedProblem(`The access token is not accepted: ${error.reason}.`, true);
     if (error instanceof HostKeysUnavailable) throw new ServiceUnavailableProblem("The host's signing keys cannot be fetched right now; retry shortly.");
@@ -76,22 +83,35 @@ async function sessionOf(identities: Identities, token: string): Promise<Authent
   }
 }
 
-/** Resolve the caller's session from a token, or throw 401 (503 when the host's keys are out of reach). */
+/**
+ * Resolve the caller's session from a token, or throw 401 (503 when the host's keys are out of
+ * reach; 429 when the address failed too often). A token that is not accepted counts against its address.
+ */
 export async function resolveSession(identities: Identities, credentials: Credentials, sources: TokenSources): Promise<AuthenticatedSession> {
   const token = presentedToken(credentials, sources);
   if (token === undefined && sessionCookie(credentials.headers) !== undefined) {
     throw new UnauthorizedProblem(`The session cookie counts here only with the header "${COOKIE_SESSION_HEADER}: cookie" (which pages of other sites cannot send).`);
   }
   if (token === undefined) throw new UnauthorizedProblem();
-  const session = await sessionOf(identities, token);
-  if (!session) throw new UnauthorizedProblem('The access token is invalid, expired or revoked.', true);
+  const address = credentials.ip ?? '';
+  let session: AuthenticatedSession | undefined;
+  try {
+    session = await sessionOf(identities, token, address);
+  } catch (error) {
+    if (error instanceof UnauthorizedProblem) identities.authFailures.failed(address);
+    throw error;
+  }
+  if (!session) {
+    identities.authFailures.failed(address);
+    throw new UnauthorizedProblem('The access token is invalid, expired or revoked.', true);
+  }
   return session;
 }
 
-/** Middleware: 401 unless the request carries a live token; sets `req.auth`. */
+/** Middleware: 401 unless the request carries a live token; sets `req.auth` (unless an earlier run did). */
 export function authenticate(identities: Identities): RequestHandler {
   return async (req, _res, next) => {
-    req.auth = await resolveSession(identities, req, { query: false, cookie: false });
+    req.auth ??= await resolveSession(identities, req, { query: false, cookie: false });
     next();
   };
 }

@@ -11,10 +11,15 @@ const TEXT_TYPE = 'text/plain';
 /** The methods whose bodies are held to these rules (a reaction's PUT has none, which is fine). */
 const WITH_BODY = new Set(['POST', 'PATCH', 'PUT']);
 
-/** A body of the wrong type: POST as ever; PATCH and PUT only when they carry content at all. */
+/**
+ * A body of the wrong type: POST as ever, unless it says it is empty (`Content-Length: 0`, as
+ * clients send for POSTs without a body: accept, block); PATCH and PUT only when they carry
+ * content at all.
+ */
 function hasUnknownType(req: Request): boolean {
   if (!WITH_BODY.has(req.method)) return false;
-  const content = req.method === 'POST' || Number(req.get('Content-Length')) > 0 || req.get('Transfer-Encoding') !== undefined;
+  const length = req.get('Content-Length');
+  const content = (req.method === 'POST' && length !== '0') || Number(length) > 0 || req.get('Transfer-Encoding') !== undefined;
   return content && req.is([...JSON_TYPES, FORM_TYPE, TEXT_TYPE]) === false;
 }
 

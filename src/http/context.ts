@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { HostIdentity } from '../auth/host-identity.js';
 import type { SessionCache } from '../auth/session-cache.js';
 import type { Config } from '../config.js';
+import type { AuthFailureLimit } from '../limits/auth-failures.js';
 import type { SharedCounters } from '../limits/shared-counters.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -20,6 +21,8 @@ export interface AppContext {
   counters: SharedCounters;
   /** Token lookups (shared with the real-time side, which hears of revocations). */
   sessions: SessionCache;
+  /** Failed token checks per client address, in memory (POSTLINE_AUTH_FAILURES_PER_MIN). */
+  authFailures: AuthFailureLimit;
   /** The host application's JWTs, when configured (POSTLINE_JWT_*). */
   hostIdentity: HostIdentity | undefined;
   /** True when Postgres answers and the LISTEN connection is up. */

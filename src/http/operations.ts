@@ -1,7 +1,7 @@
 import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { MethodNotAllowedProblem } from '../errors.js';
-import { eventSchema, messageSchema, searchResultSchema, threadSchema, userSchema } from '../contract.js';
+import { eventSchema, messageSchema, searchResultSchema, sessionSchema, threadSchema, userSchema } from '../contract.js';
 import {
   addMemberBody,
   clientId,
@@ -23,9 +23,11 @@ import {
   registerBody,
   searchQuery,
   seenBody,
+  sessionParams,
   sendMessageBody,
   threadParams,
   typingBody,
+  userParams,
 } from './validate.js';
 
 /**
@@ -53,7 +55,7 @@ export interface Operation {
   path: string;
   summary: string;
   description?: string;
-  tag: 'accounts' | 'threads' | 'messages' | 'search' | 'delivery' | 'presence' | 'meta';
+  tag: 'accounts' | 'contacts' | 'threads' | 'messages' | 'search' | 'delivery' | 'presence' | 'meta';
   /** `token`: Authorization: Bearer, or the session cookie with `Postline-Session: cookie`; `stream`: also ?access_token= and the cookie alone; `none`: public. */
   auth: 'none' | 'token' | 'stream';
   params?: z.ZodObject;
@@ -140,6 +142,25 @@ export const operations = {
     answers: { 204: noContent('Revoked; its open streams end.') },
     problems: { 409: 'A host JWT cannot be revoked here; it ends at its exp.' },
   },
+  listSessions: {
+    method: 'get',
+    path: '/sessions',
+    summary: "The caller's signed-in sessions (one per login or registration), newest first",
+    tag: 'accounts',
+    auth: 'token',
+    answers: { 200: json('The live sessions; `current` marks the one of this request.', z.object({ sessions: z.array(sessionSchema) })) },
+  },
+  revokeSession: {
+    method: 'delete',
+    path: '/sessions/:sessionId',
+    summary: 'Revoke one of the caller’s sessions (sign out another device)',
+    description: 'Its token stops working at once, on every instance, and its open streams end. `DELETE /v1/sessions/current` also clears the cookie.',
+    tag: 'accounts',
+    auth: 'token',
+    params: sessionParams,
+    answers: { 204: noContent('Revoked.') },
+    problems: { 404: 'No such session of the caller.' },
+  },
   me: {
     method: 'get',
     path: '/me',
@@ -161,23 +182,71 @@ export const operations = {
     query: findUsersQuery,
     answers: { 200: json('The user with that username (or none), or the people found.', z.object({ users: z.array(userSchema) })) },
   },
+  block: {
+    method: 'post',
+    path: '/users/:userId/block',
+    summary: 'Block a user',
+    description:
+      'They can no longer add the caller to a thread or send in a direct thread with them (nor can the caller, until unblocking), ' +
+      'and neither sees the other’s presence or typing. Shared groups go on as before. The user blocked is not told.',
+    tag: 'contacts',
+    auth: 'token',
+    params: userParams,
+    answers: { 204: noContent('Blocked (also when they already were).') },
+    problems: { 404: 'No such user.' },
+  },
+  unblock: {
+    method: 'delete',
+    path: '/users/:userId/block',
+    summary: 'Take a block back',
+    tag: 'contacts',
+    auth: 'token',
+    params: userParams,
+    answers: { 204: noContent('Not blocked (also when they were not).') },
+  },
+  listBlocks: {
+    method: 'get',
+    path: '/blocks',
+    summary: 'The users the caller blocked, latest first',
+    tag: 'contacts',
+    auth: 'token',
+    answers: { 200: json('The users blocked.', z.object({ users: z.array(userSchema) })) },
+  },
   createThread: {
     method: 'post',
     path: '/threads',
     summary: 'Create a thread (a direct one is unique per pair)',
+    description:
+      'For each member who shares no accepted thread with the caller, the new thread is a request (see `pending`). ' +
+      'An unknown user id, or a user who blocked the caller or whom the caller blocked, is a 400 that does not say which. ' +
+      'At most `POSTLINE_THREADS_PER_HOUR` new threads per user per hour (429).',
     tag: 'threads',
     auth: 'token',
     body: createThreadBody,
-    answers: { 201: json('The new thread.', threadAnswer), 200: json('The existing direct thread of this pair.', threadAnswer) },
+    answers: {
+      201: json('The new thread.', threadAnswer),
+      200: json('The existing direct thread of this pair (with whichever of the two had left it back in).', threadAnswer),
+    },
   },
   listThreads: {
     method: 'get',
     path: '/threads',
-    summary: "The caller's threads, latest activity first",
+    summary: "The caller's threads, latest activity first (with requests=true: the requests, listed apart)",
     tag: 'threads',
     auth: 'token',
     query: listThreadsQuery,
     answers: { 200: json('A page of threads.', z.object({ threads: z.array(threadSchema) })) },
+  },
+  acceptThread: {
+    method: 'post',
+    path: '/threads/:threadId/accept',
+    summary: 'Accept a thread that is a request for the caller',
+    description: 'Sending a message in it accepts it too. To decline, leave it (`DELETE …/members/{yourId}`), and block its sender if need be.',
+    tag: 'threads',
+    auth: 'token',
+    params: threadParams,
+    answers: { 200: json('The thread (accepting an accepted one changes nothing).', threadAnswer) },
+    problems: { 404: NO_THREAD },
   },
   getThread: {
     method: 'get',
@@ -198,7 +267,7 @@ export const operations = {
     params: threadParams,
     body: addMemberBody,
     answers: { 200: json('The thread with its members.', threadAnswer) },
-    problems: { 404: NO_THREAD, 409: 'A direct thread keeps its two members, or the thread is full.' },
+    problems: { 404: NO_THREAD, 409: 'A direct thread has only its two members, or the thread is full.' },
   },
   removeMember: {
     method: 'delete',
@@ -211,7 +280,7 @@ export const operations = {
     problems: {
       403: "Only the thread's creator may remove other members.",
       404: `${NO_THREAD} Or the user is not a member.`,
-      409: 'Direct threads cannot be left.',
+      409: 'The other member of a direct thread cannot be removed (a member may leave it).',
     },
   },
   listMessages: {
@@ -239,7 +308,7 @@ export const operations = {
       201: json('The new message.', messageAnswer),
       200: json('The original message of an earlier send with the same clientId.', messageAnswer),
     },
-    problems: { 404: NO_THREAD },
+    problems: { 403: 'A direct thread between users one of whom blocked the other.', 404: NO_THREAD },
   },
   editMessage: {
     method: 'patch',
@@ -316,7 +385,7 @@ export const operations = {
   presence: {
     method: 'get',
     path: '/presence',
-    summary: 'Who of these users is online (those who share a thread with the caller)',
+    summary: 'Who of these users is online (the caller and their contacts: users who share a thread both accepted, neither blocking the other)',
     tag: 'presence',
     auth: 'token',
     query: presenceQuery,

@@ -17,9 +17,10 @@ import {
   UnauthorizedProblem,
   UnsupportedMediaTypeProblem,
 } from '../errors.js';
-import type { Logger } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { BODY_LIMIT_BYTES } from './body.js';
+import { API_HEADER_LINES } from './security-headers.js';
 
 /** Problem types are URNs: stable names, documented in docs/api.md, not links. */
 const PROBLEM_BASE = 'urn:postline:problem:';
@@ -48,7 +49,8 @@ function sendProblem(res: ServerResponse, problem: Problem): void {
 /**
  * The server's 'clientError' handler: requests Node's HTTP parser refuses before Express sees
  * them (malformed heads, control characters in headers, heads over 16 KiB, unknown methods,
- * heads that never finish) still get a problem+json answer, then the connection closes.
+ * heads that never finish, bodies that do not arrive in time) still get a problem+json answer,
+ * with the API's security headers (nosniff, the deny-all CSP), then the connection closes.
  */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
@@ -64,7 +66,7 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
   const body = problemJson(problem);
   socket.end(
     `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${API_HEADER_LINES}Connection: close\r\n\r\n${body}`,
   );
 }
 
@@ -149,6 +151,9 @@ function sendRetryLater(res: ServerResponse, retryMs: number): void {
   res.end(`retry: ${retryMs}\n\n`);
 }
 
+/** The `retry:` hint for a stream refused at the per-user cap: as long as the 429's Retry-After. */
+const STREAM_CAP_RETRY_MS = 5000;
+
 export interface ErrorAnswers {
   logger: Logger;
   metrics: Metrics;
@@ -158,24 +163,28 @@ export interface ErrorAnswers {
 
 /**
  * Answer a failed request: every failure leaves as problem+json, never a stack trace or an HTML
- * page; except that an event-stream client meeting a 5xx gets `retry:` and a close. Shared by
- * the Express app's error handler and the lean delivery path.
+ * page; except that an event-stream client meeting a 5xx, or refused at the per-user cap of
+ * streams, gets `retry:` and a close (overload: EventSource comes back later, where a 429 would
+ * end it for good). A request whose body was not read (refused before it) closes its connection:
+ * what is left of the body is not waited for. Shared by the Express app's error handler and the
+ * lean delivery path.
  */
 export function answerError(error: unknown, req: IncomingMessage, res: ServerResponse, answers: ErrorAnswers): void {
   const problem = toProblem(error);
   if (problem instanceof TooManyRequestsProblem) answers.metrics.rateLimited.inc({ limit: problem.limit });
   if (!problem || problem.status >= 500) {
-    const path = req.url?.split('?')[0];
+    const path = redactUrl(req.url?.split('?')[0] ?? '');
     answers.logger.error({ err: error, method: req.method, path }, problem ? `request failed (${problem.status}): ${problem.detail}` : 'request failed');
   }
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  if ((!problem || problem.status >= 500) && req.headers.accept?.includes('text/event-stream')) {
-    sendRetryLater(res, answers.sseRetryMs);
-    return;
+  if (req.headers.accept?.includes('text/event-stream')) {
+    if (!problem || problem.status >= 500) return sendRetryLater(res, answers.sseRetryMs);
+    if (error instanceof SubscriberLimitError && error.kind === 'stream') return sendRetryLater(res, Math.max(answers.sseRetryMs, STREAM_CAP_RETRY_MS));
   }
+  if (!req.complete) res.setHeader('Connection', 'close');
   sendProblem(res, problem ?? new Problem(500, 'internal', 'Internal error', 'Something went wrong on our side.'));
 }
 

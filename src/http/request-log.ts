@@ -15,6 +15,8 @@ export function requestLogger(logger: Logger): (req: IncomingMessage, res: Serve
     if (QUIET_PATHS.has(req.url ?? '')) return;
     const id = ++lastId;
     const startedAt = Date.now();
+    // As it came: Express's routers rewrite req.url below their mount point (/v1) while they work.
+    const url = req.url ?? '';
     const done = () => {
       res.off('finish', done);
       res.off('close', done);
@@ -22,7 +24,7 @@ export function requestLogger(logger: Logger): (req: IncomingMessage, res: Serve
       const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
       const completed = res.writableEnded && !req.readableAborted;
       logger[level](
-        { req: { id, method: req.method, url: redactUrl(req.url ?? '') }, res: { statusCode: status }, responseTime: Date.now() - startedAt },
+        { req: { id, method: req.method, url: redactUrl(url) }, res: { statusCode: status }, responseTime: Date.now() - startedAt },
         completed ? 'request completed' : 'request aborted',
       );
     };

@@ -35,6 +35,9 @@ const API_HEADERS: Array<[string, string]> = (() => {
   return headers;
 })();
 
+/** The same headers as raw HTTP header lines, for answers written straight to a socket (http/problem.ts). */
+export const API_HEADER_LINES = API_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('');
+
 /** Set the API answers' security headers (the lean delivery path, without middleware). */
 export function setApiHeaders(res: ServerResponse): void {
   for (const [name, value] of API_HEADERS) res.setHeader(name, value);

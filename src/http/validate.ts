@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationProblem } from '../errors.js';
+import { nameProblem, normalizeName } from '../names.js';
 
 /**
  * The input schemas of the HTTP contract, and the one place that turns a failed parse into a
@@ -27,6 +28,24 @@ function text(min: number, max: number, options: { multiline?: boolean } = {}) {
     .refine((value) => codePoints(value) <= max, `must be at most ${max} characters`)
     .refine((value) => !forbidden.test(value), 'must not contain control characters')
     .refine((value) => !LONE_SURROGATE.test(value), 'must be valid Unicode');
+}
+
+/**
+ * A name people take as identity (a display name, a thread title), min..max code points after
+ * the rules of names.ts: NFKC, white space collapsed; no control, invisible or formatting
+ * characters, no long runs of combining marks.
+ */
+function name(max: number) {
+  return z
+    .string({ error: must('must be a string') })
+    .refine((value) => !LONE_SURROGATE.test(value), { error: 'must be valid Unicode', abort: true })
+    .transform(normalizeName)
+    .refine((value) => codePoints(value) >= 1, 'must not be empty')
+    .refine((value) => codePoints(value) <= max, `must be at most ${max} characters`)
+    .superRefine((value, ctx) => {
+      const problem = nameProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
 }
 
 /** A database id: a positive integer as a string (a JSON number that is a safe integer is accepted too). */
@@ -69,7 +88,7 @@ const password = z
 export const registerBody = z.object({
   username,
   password,
-  displayName: text(1, 64).optional(),
+  displayName: name(64).optional(),
 });
 
 export const loginBody = z.object({
@@ -104,16 +123,20 @@ export const createThreadBody = z.object({
     (value) => (typeof value === 'string' ? [value] : value),
     z.array(id, { error: must('must be a list of user ids') }).max(1000, 'has too many members'),
   ),
-  title: text(1, 100).nullish(),
+  title: name(100).nullish(),
 });
 
 export const listThreadsQuery = z.object({
   limit: queryInteger(1, 200).default(50),
   before: id.optional(),
+  /** true: the threads that are requests for the caller (listed apart); default: the others. */
+  requests: flag.default(false),
 });
 
 export const threadParams = z.object({ threadId: id });
+export const sessionParams = z.object({ sessionId: id });
 export const memberParams = z.object({ threadId: id, userId: id });
+export const userParams = z.object({ userId: id });
 export const addMemberBody = z.object({ userId: id });
 
 const seqNumber = queryInteger(1, Number.MAX_SAFE_INTEGER);

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { SessionCache } from '../auth/session-cache.js';
 import type { Logger } from '../log.js';
-import { coMembers } from '../store/presence.js';
+import { contactsAmong } from '../store/presence.js';
 import { Deliverable } from './deliverable.js';
 import type { EventFeed } from './event-feed.js';
 import type { Hub } from './hub.js';
@@ -56,12 +56,12 @@ export class EphemeralNotices {
     }
   }
 
-  /** Presence goes to the users here who share a thread with its subject. */
+  /** Presence goes to the users here who are contacts of its subject. */
   private async dispatchPresence(notice: { userId: string; online: boolean; at: string }): Promise<void> {
     const localUsers = this.hub.userIds();
     if (localUsers.length === 0) return;
     try {
-      const audience = await coMembers(this.pool, notice.userId, localUsers);
+      const audience = await contactsAmong(this.pool, notice.userId, localUsers);
       this.hub.dispatch(Deliverable.ephemeral('presence', { at: notice.at, data: { userId: notice.userId, online: notice.online } }, audience));
     } catch (error) {
       this.logger.warn({ err: error }, 'delivering a presence change failed');

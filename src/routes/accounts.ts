@@ -30,7 +30,7 @@ export function signInRoutes(ctx: AppContext): Router {
   }
   const limitAttempts = authAttemptLimiter(ctx.counters, ctx.logger, ctx.config.authRateLimitPerMin);
   const passwords = new PasswordHasher(ctx.config.scryptCostLog2);
-  const loginFailures = new LoginFailureLimit(ctx.pool, ctx.config.loginFailuresPerMin);
+  const loginFailures = new LoginFailureLimit(ctx.pool, ctx.config.loginFailures);
 
   /** A page that asks for the cookie session gets only the cookie; everyone else only the token. */
   async function startSession(req: Request, res: Response, user: User): Promise<void> {
@@ -58,11 +58,11 @@ export function signInRoutes(ctx: AppContext): Router {
 
   route(router, operations.login, refuseForeign, limitAttempts, async (req, res) => {
     const input = parse(operations.login.body, req.body);
-    await loginFailures.reserve(input.username);
+    await loginFailures.reserve(input.username, req.ip ?? '');
     const found = await findCredentials(ctx.pool, input.username);
     const valid = await passwords.verify(input.password, found?.passwordHash);
     if (!found || !valid) throw new UnauthorizedProblem('Wrong username or password.');
-    await loginFailures.succeeded(input.username);
+    await loginFailures.succeeded(input.username, req.ip ?? '');
     await startSession(req, res, found.user);
   });
 

@@ -4,6 +4,7 @@ import { ServiceUnavailableProblem, UnauthorizedProblem } from '../errors.js';
 import { resolveSession, type Credentials } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { answerError, type ErrorAnswers } from '../http/problem.js';
+import { clientAddress, type TrustProxy } from '../http/proxy.js';
 import { setApiHeaders } from '../http/security-headers.js';
 import { API_BASE, operations } from '../http/operations.js';
 import { parse } from '../http/validate.js';
@@ -37,7 +38,7 @@ function resumePoint(req: IncomingMessage, query: Query): number | undefined {
  * request limit: a long-poller re-polls after every answer, and a busy conversation must not
  * throttle delivery. Returns whether it took the request; everything else goes to the app.
  */
-export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, res: ServerResponse, next: () => void) => void) {
+export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, res: ServerResponse, next: () => void) => void, trust: TrustProxy) {
   const answers: ErrorAnswers = { logger: ctx.logger, metrics: ctx.metrics, sseRetryMs: ctx.config.sseRetryMs };
 
   /** A stream reconnect (it has a resume point) with a dead token gets 204, which tells EventSource to stop; a first connect 401. */
@@ -90,7 +91,7 @@ export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, re
     setApiHeaders(res);
     res.setHeader('Cache-Control', 'no-store');
     cors(req, res, () => {
-      const credentials = { headers: req.headers, query: queryStart === -1 ? {} : parseQuery(url.slice(queryStart + 1)) };
+      const credentials = { headers: req.headers, query: queryStart === -1 ? {} : parseQuery(url.slice(queryStart + 1)), ip: clientAddress(req, trust) };
       (path === POLL_PATH ? poll(res, credentials) : events(req, res, credentials)).catch((error: unknown) => answerError(error, req, res, answers));
     });
     return true;

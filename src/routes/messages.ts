@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { BadRequestProblem, NotFoundProblem, ValidationProblem } from '../errors.js';
+import { BadRequestProblem, ForbiddenProblem, NotFoundProblem, ValidationProblem } from '../errors.js';
 import { requireAuth } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { operations, route } from '../http/operations.js';
@@ -13,6 +13,9 @@ const REPLY_PROBLEMS = {
   reply_not_found: 'no such message in this thread',
   reply_deleted: 'is a deleted message',
 };
+
+/** The one answer to a send in a direct thread between users of whom one blocked the other, whichever did. */
+const BLOCKED_DIRECT_THREAD = 'Messages cannot be sent in this conversation.';
 
 export function messageRoutes(ctx: AppContext): Router {
   const router = Router();
@@ -45,6 +48,7 @@ export function messageRoutes(ctx: AppContext): Router {
       return;
     }
     if (result.outcome === 'not_found') throw new NotFoundProblem('No such thread.');
+    if (result.outcome === 'blocked') throw new ForbiddenProblem(BLOCKED_DIRECT_THREAD);
     throw new ValidationProblem([{ path: 'replyTo', message: REPLY_PROBLEMS[result.outcome] }]);
   });
 

@@ -5,7 +5,7 @@ import { operations, route } from '../http/operations.js';
 import { parse } from '../http/validate.js';
 import { presenceOf } from '../store/presence.js';
 
-/** `GET /v1/presence?userIds=1,2`: who of them is online, for users who share a thread with the caller. */
+/** `GET /v1/presence?userIds=1,2`: who of them is online, for the caller's contacts (see store/presence.ts). */
 export function presenceRoutes(ctx: AppContext): Router {
   const router = Router();
   route(router, operations.presence, async (req, res) => {

@@ -2,21 +2,28 @@ import { Router } from 'express';
 import { requireAuth } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { operations, route } from '../http/operations.js';
+import { CONTACTED, threadCreationLimiter } from '../http/rate-limit.js';
 import { parse } from '../http/validate.js';
-import { addMember, createThread, getThread, listThreads, removeMember } from '../store/threads.js';
+import { acceptThread, addMember, createThread, getThread, listThreads, removeMember } from '../store/threads.js';
 
 export function threadRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  route(router, operations.createThread, async (req, res) => {
+  route(router, operations.createThread, threadCreationLimiter(ctx.counters, ctx.logger, ctx.config.threadsPerHour), async (req, res) => {
     const input = parse(operations.createThread.body, req.body);
-    const { thread, created } = await createThread(ctx.pool, {
+    const { thread, created, rejoined } = await createThread(ctx.pool, {
       creatorId: requireAuth(req).user.id,
       memberIds: input.members,
       title: input.title ?? null,
       maxMembers: ctx.config.maxThreadMembers,
     });
+    res.locals[CONTACTED] = created || rejoined;
     res.status(created ? 201 : 200).json({ thread });
+  });
+
+  route(router, operations.acceptThread, async (req, res) => {
+    const { threadId } = parse(operations.acceptThread.params, req.params);
+    res.json({ thread: await acceptThread(ctx.pool, threadId, requireAuth(req).user.id) });
   });
 
   route(router, operations.listThreads, async (req, res) => {

@@ -57,25 +57,27 @@ export async function sweepPresence(pool: Pool, deadAfterMs: number): Promise<vo
   await reconcile(pool, rows.map((row) => row.user_id));
 }
 
-/** Presence of the given users, as far as `viewerId` may know it: themselves and those sharing a thread. */
+/**
+ * Presence of the given users, as far as `viewerId` may know it: themselves and their contacts
+ * (who share a thread both accepted, and have not blocked each other; see postline_contacts).
+ */
 export async function presenceOf(pool: Pool, viewerId: string, userIds: string[]): Promise<Array<{ userId: string; online: boolean }>> {
   const { rows } = await pool.query<{ user_id: string; online: boolean }>(
     `SELECT u.id AS user_id, coalesce(p.online, false) AS online
        FROM users u LEFT JOIN presence p ON p.user_id = u.id
-      WHERE u.id = ANY ($2::bigint[])
-        AND (u.id = $1 OR EXISTS (SELECT 1 FROM thread_members mine JOIN thread_members theirs USING (thread_id)
-                                   WHERE mine.user_id = $1 AND theirs.user_id = u.id))
+      WHERE u.id = ANY ($2::bigint[]) AND (u.id = $1 OR postline_contacts($1, u.id))
       ORDER BY u.id`,
     [viewerId, userIds],
   );
   return rows.map((row) => ({ userId: row.user_id, online: row.online }));
 }
 
-/** Of `candidateIds`, those who share a thread with `userId` (the audience of their presence). */
-export async function coMembers(pool: Pool, userId: string, candidateIds: string[]): Promise<string[]> {
+/** Of `candidateIds`, the contacts of `userId` (the audience of their presence). */
+export async function contactsAmong(pool: Pool, userId: string, candidateIds: string[]): Promise<string[]> {
   const { rows } = await pool.query<{ user_id: string }>(
     `SELECT DISTINCT theirs.user_id FROM thread_members mine JOIN thread_members theirs USING (thread_id)
-      WHERE mine.user_id = $1 AND theirs.user_id = ANY ($2::bigint[]) AND theirs.user_id <> $1`,
+      WHERE mine.user_id = $1 AND mine.accepted AND theirs.accepted
+        AND theirs.user_id = ANY ($2::bigint[]) AND theirs.user_id <> $1 AND NOT postline_blocked($1, theirs.user_id)`,
     [userId, candidateIds],
   );
   return rows.map((row) => row.user_id);

@@ -13,11 +13,12 @@ export interface SendRequest {
 /**
  * `created`: a new message; `duplicate`: the original of an earlier send with the same clientId;
  * `not_found`: no such thread, or the sender is not a member; `reply_not_found`: replyTo is not a
- * message of that thread; `reply_deleted`: replyTo was deleted.
+ * message of that thread; `reply_deleted`: replyTo was deleted; `blocked`: a direct thread whose
+ * two members are blocked (either way).
  */
 export type SendOutcome =
   | { outcome: 'created' | 'duplicate'; message: Message }
-  | { outcome: 'not_found' | 'reply_not_found' | 'reply_deleted' };
+  | { outcome: 'not_found' | 'reply_not_found' | 'reply_deleted' | 'blocked' };
 
 interface QueuedSend {
   request: SendRequest;

@@ -28,17 +28,29 @@ export async function findSession(pool: Pool, tokenHash: Buffer): Promise<Authen
   return row && { sessionId: row.session_id, user: row.user, expiresAt: row.expires_at };
 }
 
+/** A user's live sessions, newest first (ids as strings, times as ISO text: the contract's `Session` without `current`). */
+export async function listSessions(pool: Pool, userId: string): Promise<Array<{ id: string; createdAt: string; expiresAt: string }>> {
+  const { rows } = await pool.query<{ id: string; createdAt: string; expiresAt: string }>(
+    `SELECT s.id::text AS id, postline_iso(s.created_at) AS "createdAt", postline_iso(s.expires_at) AS "expiresAt"
+       FROM sessions s WHERE s.user_id = $1 AND s.expires_at > now() ORDER BY s.id DESC`,
+    [userId],
+  );
+  return rows;
+}
+
 /**
- * Revoke a session. The row is deleted, so every instance's next lookup fails at once; the
- * NOTIFY in the same statement lets instances end the session's open streams right away.
+ * Revoke a session (of `ownerId`, when given). The row is deleted, so every instance's next lookup
+ * fails at once; the NOTIFY in the same statement lets instances end the session's open streams
+ * right away. Returns whether there was such a session.
  */
-export async function deleteSession(pool: Pool, sessionId: string): Promise<void> {
-  await pool.query(
-    `WITH revoked AS (DELETE FROM sessions WHERE id = $1 RETURNING id)
+export async function deleteSession(pool: Pool, sessionId: string, ownerId?: string): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `WITH revoked AS (DELETE FROM sessions WHERE id = $1 AND ($2::bigint IS NULL OR user_id = $2) RETURNING id)
      SELECT pg_notify('postline_ephemeral', json_build_object('kind', 'revoked', 'sessionId', id::text)::text)
        FROM revoked`,
-    [sessionId],
+    [sessionId, ownerId ?? null],
   );
+  return (rowCount ?? 0) > 0;
 }
 
 /** Our session ids are row ids; host JWT sessions (`host:…`) have no row. */

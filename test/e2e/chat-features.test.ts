@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { register } from '../support/api.js';
+import request from 'supertest';
+import { bearer, PASSWORD, register, uniqueUsername, type TestUser } from '../support/api.js';
 import { useInstances } from '../support/fixture.js';
 import { useChromium, type EventSourceVariant } from './support/browser.js';
 import { stepsOf } from './support/chat-scenario.js';
@@ -13,6 +14,13 @@ const t = useInstances({ env: E2E_SERVER_ENV });
 const SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/demo-features.png');
 
 const THUMBS = '\u{1F44D}';
+
+/** A user registered over the API with `displayName`. */
+async function registerWith(baseUrl: string, displayName: string): Promise<TestUser> {
+  const username = uniqueUsername('impostor');
+  const res = await request(baseUrl).post('/v1/users').send({ username, password: PASSWORD, displayName }).expect(201);
+  return { id: res.body.user.id, username, token: res.body.token };
+}
 
 /**
  * Two people on the demo page: find each other by name, exchange messages, see ✓✓ delivered and
@@ -39,9 +47,22 @@ async function runFeatures(c: TestContext, variant: EventSourceVariant, transpor
       await bob.expectTransport(transport);
     });
 
-    await step('start a chat by name: "bich ngoc" finds Bích Ngọc', async () => {
+    await step('start a chat by name: "bich ngoc" finds Bích Ngọc, who sees a request and accepts it', async () => {
       await alice.startChatByName(`bich ngoc ${variant}`, bob);
-      await bob.threadButton(alice).waitFor();
+      await bob.acceptRequestFrom(alice);
+    });
+
+    await step('look-alikes: a stranger calling themselves Alice (with a Cyrillic А) shows with a username, and so does Alice', async () => {
+      assert.equal(await bob.threadButton(alice).locator('.name').textContent(), alice.displayName, 'a name like no other shows alone');
+      const impostor = await registerWith(t.app.url, `\u0410lice Trần ${variant}`);
+      await request(t.app.url).post('/v1/threads').set(bearer(impostor)).send({ members: [bob.id] }).expect(201);
+      await bob.page.locator('#requests button.thread', { hasText: `(@${impostor.username})` }).waitFor();
+      await bob.threadButton(alice).locator('.name', { hasText: `${alice.displayName} (@${alice.username})` }).waitFor();
+      // The real one's name, as a display name of someone else, is no more convincing.
+      const copycat = await registerWith(t.app.url, alice.username);
+      await request(t.app.url).post('/v1/threads').set(bearer(copycat)).send({ members: [bob.id] }).expect(201);
+      await bob.page.locator('#requests button.thread', { hasText: `${alice.username} (@${copycat.username})` }).waitFor();
+      if (screenshot) await bob.page.screenshot({ path: path.join(path.dirname(screenshot), 'demo-requests.png') });
     });
 
     await step('delivered: Bob’s page acknowledges what it got while the chat is closed: ✓✓', async () => {

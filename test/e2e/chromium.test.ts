@@ -31,6 +31,7 @@ describe('the client in Chromium', { skip: chromium.skip }, () => {
     const bob = await DemoUser.register(chromium.browser, t.app.url, 'native', 'Bob');
     try {
       await alice.startChatWith(bob);
+      await bob.acceptRequestFrom(alice);
       let dropped = 0;
       await alice.page.route('**/messages', (route) => (route.request().method() === 'POST' && dropped++ === 0 ? route.abort('connectionreset') : route.continue()));
       await alice.send('Through a flaky network');
@@ -54,6 +55,7 @@ describe('the client in Chromium', { skip: chromium.skip }, () => {
       const bob = await DemoUser.register(chromium.browser, t.app.url, variant, 'Bob');
       try {
         await alice.startChatWith(bob);
+        await bob.acceptRequestFrom(alice);
         await bob.openChatWith(alice);
         await alice.expectTransport(transport);
         const reset = alice.page.evaluate(

@@ -38,6 +38,7 @@ describe('a proxy that holds the body of event streams', { skip: chromium.skip }
       await alice.expectTransport('long-poll');
       await bob.expectTransport('long-poll');
       await alice.startChatWith(bob);
+      await bob.acceptRequestFrom(alice);
       await alice.send('Through the gateway');
       await bob.openChatWith(alice);
       await bob.expectMessage('Through the gateway');

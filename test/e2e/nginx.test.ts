@@ -3,7 +3,7 @@ import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { bearer, createPair, createThread, register, sendMessage, type TestUser } from '../support/api.js';
+import { bearer, createPair, register, sendMessage } from '../support/api.js';
 import { useInstances } from '../support/fixture.js';
 import { startTestInstance, type TestInstance } from '../support/instance.js';
 import { openStream, waitFor } from '../support/sse.js';
@@ -174,6 +174,7 @@ describe('nginx reloaded under pages (worker_shutdown_timeout 1s: a reload cuts 
     const bob = await DemoUser.register(browser, proxy.url, 'native', 'Bob');
     try {
       await alice.startChatWith(bob);
+      await bob.acceptRequestFrom(alice);
       await alice.expectTransport('sse');
       await recordFallbacks(alice);
       const streams = () => alice.requests.filter((request) => request.url().includes('/v1/events')).length;
@@ -198,7 +199,7 @@ describe('nginx reloaded under pages (worker_shutdown_timeout 1s: a reload cuts 
     const proxy = await startNginx(nginxProgram.path, t.apps.map((app) => app.url), FORCED_BUFFERING, { reloadable: true });
     const alice = await DemoUser.register(browser, proxy.url, 'native', 'Alice');
     const bob = await register(proxy.url);
-    const threadId = await createThread(proxy.url, bob, [{ id: alice.id } as TestUser]);
+    const threadId = await alice.acceptThreadFrom(proxy.url, bob);
     try {
       await alice.expectTransport('long-poll');
       await proxy.reload([]); // buffering off again: X-Accel-Buffering is honoured

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createThread, register, type TestUser } from '../support/api.js';
+import { register } from '../support/api.js';
 import { useInstances } from '../support/fixture.js';
 import { useChromium } from './support/browser.js';
 import { DemoUser } from './support/demo-page.js';
@@ -14,7 +14,7 @@ describe('the outbox in Chromium', { skip: chromium.skip }, () => {
     const alice = await DemoUser.register(chromium.browser, t.app.url, 'native', 'Alice');
     const bob = await register(t.app.url);
     try {
-      const threadId = await createThread(t.app.url, bob, [{ id: alice.id } as TestUser]);
+      const threadId = await alice.acceptThreadFrom(t.app.url, bob);
       await alice.threadNamed(bob.username).click({ timeout: 15_000 });
       const bodies = ['first, offline', 'second, offline', 'third, offline'];
       const pending = alice.page.locator('#messages li.message.pending');

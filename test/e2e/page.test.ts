@@ -69,6 +69,7 @@ describe('the demo page in Chromium', { skip: chromium.skip }, () => {
     try {
       await step('times are local: New York and Berlin read the same message differently', async () => {
         await alice.startChatWith(bob);
+        await bob.acceptRequestFrom(alice);
         await alice.send('What time is it there?');
         await bob.openChatWith(alice);
         await bob.expectMessage('What time is it there?');

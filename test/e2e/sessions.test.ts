@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { createThread, PASSWORD, register, sendMessage, type TestUser } from '../support/api.js';
+import { createThread, PASSWORD, register, sendMessage } from '../support/api.js';
 import { useInstances } from '../support/fixture.js';
 import { useChromium } from './support/browser.js';
 import { DemoUser } from './support/demo-page.js';
@@ -67,7 +67,7 @@ describe('sessions in the browser', { skip: chromium.skip }, () => {
     const alice = await DemoUser.register(chromium.browser, t.app.url, 'native', 'Alice');
     const bob = await register(t.app.url);
     try {
-      const threadId = await createThread(t.app.url, bob, [{ id: alice.id } as TestUser]);
+      const threadId = await alice.acceptThreadFrom(t.app.url, bob);
       const action = `${t.app.url}/v1/threads/${threadId}/messages`;
       for (const form of [
         `<form method="post" action="${action}"><input name="body" value="forged by a form"></form>`,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { createThread, register, sendMessage, type TestUser } from '../support/api.js';
+import { register, sendMessage, type TestUser } from '../support/api.js';
 import { useInstances } from '../support/fixture.js';
 import { waitFor } from '../support/sse.js';
 import { useChromium } from './support/browser.js';
@@ -33,7 +33,7 @@ const bodiesIn = (page: Page) => page.locator('#messages li.message:not(.pending
 
 /** `count` tabs of Alice's browser, each with her thread with Bob open and delivering over SSE. */
 async function tabsOpenOn(alice: DemoUser, bob: TestUser, count: number): Promise<{ tabs: Page[]; threadId: string }> {
-  const threadId = await createThread(t.app.url, bob, [{ id: alice.id } as TestUser]);
+  const threadId = await alice.acceptThreadFrom(t.app.url, bob);
   await alice.threadNamed(bob.username).waitFor({ timeout: 15_000 });
   const tabs = [alice.page];
   while (tabs.length < count) tabs.push(await alice.newTab());

@@ -21,14 +21,22 @@ export async function register(baseUrl: string, username = uniqueUsername()): Pr
 
 export const bearer = (user: TestUser) => ({ Authorization: `Bearer ${user.token}` });
 
-/** Create a thread as `owner` with `others`; returns its id. */
+/**
+ * Create a thread as `owner` with `others`, who accept it if it is a request for them (they are
+ * friends: most tests are about what friends do; test/contacts.test.ts is about strangers).
+ * Returns its id.
+ */
 export async function createThread(baseUrl: string, owner: TestUser, others: TestUser[], title?: string): Promise<string> {
   const res = await request(baseUrl)
     .post('/v1/threads')
     .set(bearer(owner))
     .send({ members: others.map((user) => user.id), ...(title && { title }) });
   if (res.status !== 201 && res.status !== 200) throw new Error(`create thread: ${res.status} ${res.text}`);
-  return res.body.thread.id;
+  const thread = res.body.thread as { id: string; pending: string[] };
+  for (const user of others.filter((other) => thread.pending.includes(other.id))) {
+    await request(baseUrl).post(`/v1/threads/${thread.id}/accept`).set(bearer(user)).expect(200);
+  }
+  return thread.id;
 }
 
 export async function sendMessage(baseUrl: string, sender: TestUser, threadId: string, body: string, clientId?: string) {

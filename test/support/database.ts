@@ -63,3 +63,22 @@ export async function chatState(db: TestDatabase): Promise<unknown> {
     (SELECT md5(string_agg(concat_ws('|', message_id, emoji, user_id), ',' ORDER BY message_id, emoji, user_id)) FROM message_reactions) AS reactions,
     (SELECT max(updated_at) FROM threads) AS activity`);
 }
+
+/**
+ * How many statements every pg client of this process (the instances' pools and LISTEN
+ * connections) sends while `work` runs: for checks that something costs the database nothing.
+ */
+export async function statementsDuring(work: () => Promise<void>): Promise<number> {
+  const query = pg.Client.prototype.query;
+  let statements = 0;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    statements++;
+    return (query as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof query;
+  try {
+    await work();
+  } finally {
+    pg.Client.prototype.query = query;
+  }
+  return statements;
+}

@@ -153,6 +153,19 @@ export class StreamReader {
     }
   }
 
+  /**
+   * Every envelope up to the message.created of `marker` (a message sent to this user after what
+   * is watched: what did not come before it did not come), the marker left out.
+   */
+  async until(marker: { id: string }): Promise<Envelope[]> {
+    const seen: Envelope[] = [];
+    for (;;) {
+      const envelope = await this.nextEnvelope();
+      if (envelope.type === 'message.created' && envelope.data.id === marker.id) return seen;
+      seen.push(envelope);
+    }
+  }
+
   /** The next frame that carries anything but comments (data, id or retry), skipping heartbeats only. */
   async nextFrame(timeoutMs = 10_000): Promise<SseFrame> {
     return this.take(() => {

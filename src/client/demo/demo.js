@@ -68,17 +68,71 @@
     return list;
   }
 
+  /** Whether a thread is a request for us (someone we share no accepted thread with started it): it is listed apart. */
+  function isRequest(thread) {
+    return (thread.pending || []).indexOf(me.id) !== -1;
+  }
+
+  /**
+   * Letters of other scripts that look like Latin ones, and digits that pass for letters: a name
+   * written with them (Cyrillic "а" for "a") shows as someone else's.
+   */
+  var LOOK_ALIKES = {
+    '\u0430': 'a', '\u0435': 'e', '\u043E': 'o', '\u0440': 'p', '\u0441': 'c', '\u0443': 'y', '\u0445': 'x', '\u0456': 'i',
+    '\u0458': 'j', '\u0455': 's', '\u0501': 'd', '\u04BB': 'h', '\u04CF': 'l', '\u03BF': 'o', '\u03B1': 'a', '\u03B5': 'e',
+    '\u03B9': 'i', '\u03BA': 'k', '\u03BD': 'v', '\u03C1': 'p', '\u03C4': 't', '\u03C5': 'u', '\u03C7': 'x', '0': 'o', '1': 'l', '|': 'l'
+  };
+
+  /** What a name looks like, roughly: lowercase, without accents, spaces or punctuation, look-alike letters made Latin. */
+  function skeleton(name) {
+    var text = (name.normalize ? name.normalize('NFKD') : name).toLowerCase().replace(/[\u0300-\u036f]/g, '');
+    var out = '';
+    for (var i = 0; i < text.length; i++) {
+      var c = text.charAt(i);
+      if (/[\s._\-]/.test(c)) continue;
+      out += LOOK_ALIKES[c] || c;
+    }
+    return out;
+  }
+
+  /** skeleton -> {userId: true} of every name (display name and username) of the people this page knows; rebuilt when threads change. */
+  var nameIndex = null;
+
+  function namesLookingLike(look) {
+    if (!nameIndex) {
+      nameIndex = {};
+      var add = function (user) {
+        var looks = [skeleton(user.displayName), skeleton(user.username)];
+        for (var k = 0; k < looks.length; k++) (nameIndex[looks[k]] || (nameIndex[looks[k]] = {}))[user.id] = true;
+      };
+      add(me);
+      for (var id in threads) for (var i = 0; i < threads[id].members.length; i++) add(threads[id].members[i]);
+    }
+    return nameIndex[look] || {};
+  }
+
+  /**
+   * A user's name as the page shows it: the display name, with the username beside it wherever
+   * the display name could pass for someone else's (it looks like another known person's display
+   * name or username).
+   */
+  function nameOf(user) {
+    var alike = namesLookingLike(skeleton(user.displayName));
+    for (var id in alike) if (id !== user.id) return user.displayName + ' (@' + user.username + ')';
+    return user.displayName;
+  }
+
   function threadName(thread) {
     if (thread.title) return thread.title;
     var names = [];
     var list = others(thread);
-    for (var i = 0; i < list.length; i++) names.push(list[i].displayName);
+    for (var i = 0; i < list.length; i++) names.push(nameOf(list[i]));
     return names.join(', ') || 'Just you';
   }
 
   function memberName(threadId, userId) {
     var members = threads[threadId] ? threads[threadId].members : [];
-    for (var i = 0; i < members.length; i++) if (members[i].id === userId) return members[i].displayName;
+    for (var i = 0; i < members.length; i++) if (members[i].id === userId) return nameOf(members[i]);
     return 'Someone';
   }
 
@@ -178,17 +232,23 @@
     return who + ': ' + last.body;
   }
 
+  /** The conversations, and apart from them the requests (with Accept and Block). */
   function renderThreads() {
     var list = $('threads');
+    var requests = $('requests');
     clear(list);
+    clear(requests);
     var sorted = sortedThreads();
+    var requestCount = 0;
     for (var i = 0; i < sorted.length; i++) {
       var thread = sorted[i];
+      var request = isRequest(thread);
       var item = element('li');
       var entry = button('thread' + (thread.id === openThreadId ? ' current' : ''), undefined, { 'data-thread-id': thread.id });
       if (thread.id === openThreadId) entry.setAttribute('aria-current', 'true');
       var members = others(thread);
-      for (var m = 0; m < members.length; m++) entry.appendChild(presenceDot(members[m].id));
+      // A request carries no presence: no dots there.
+      for (var m = 0; m < members.length && !request; m++) entry.appendChild(presenceDot(members[m].id));
       var text = element('span', 'summary');
       text.appendChild(element('span', 'name', threadName(thread)));
       text.appendChild(element('span', 'preview', preview(thread)));
@@ -200,8 +260,14 @@
         entry.appendChild(badge);
       }
       item.appendChild(entry);
-      list.appendChild(item);
+      if (request) {
+        requestCount += 1;
+        item.appendChild(button('request-action', 'Accept', { 'data-action': 'accept', 'data-thread-id': thread.id }));
+        if (thread.kind === 'direct') item.appendChild(button('request-action', 'Block', { 'data-action': 'block', 'data-thread-id': thread.id }));
+      }
+      (request ? requests : list).appendChild(item);
     }
+    $('requests-title').hidden = $('requests-hint').hidden = requests.hidden = requestCount === 0;
   }
 
   /**
@@ -426,6 +492,17 @@
     var known = threads[thread.id];
     thread.unreadCount = thread.unreadCount === null || thread.unreadCount === undefined ? (known ? known.unreadCount : 0) : thread.unreadCount;
     threads[thread.id] = thread;
+    nameIndex = null;
+  }
+
+  /** The conversations and the requests, fetched anew (at sign-in, after a reset). */
+  function fetchThreads() {
+    client.listThreads(function (error, list) {
+      if (error) return;
+      client.listRequests(function (requestsError, requests) {
+        loadThreads(requestsError ? list : list.concat(requests));
+      });
+    });
   }
 
   /** Refetch one thread (its lastMessage and unreadCount changed in ways events do not say). */
@@ -439,6 +516,7 @@
 
   function loadThreads(list) {
     threads = {};
+    nameIndex = null;
     for (var i = 0; i < list.length; i++) upsertThread(list[i]);
     if (openThreadId && !threads[openThreadId]) openThreadId = null;
     renderThreads();
@@ -580,15 +658,18 @@
   }
 
   function onThreadUpdated(envelope) {
-    var isNew = !threads[envelope.data.id];
+    var known = threads[envelope.data.id];
+    // New, or accepted by someone: whose presence we may see may have changed.
+    var contacts = !known || String(known.pending) !== String(envelope.data.pending);
     upsertThread(envelope.data);
     renderThreads();
-    if (isNew) refreshPresence();
+    if (contacts) refreshPresence();
     if (envelope.data.id === openThreadId) renderConversation();
   }
 
   function onThreadRemoved(envelope) {
     delete threads[envelope.data.threadId];
+    nameIndex = null;
     if (openThreadId === envelope.data.threadId) openThreadId = null;
     renderThreads();
     renderConversation();
@@ -608,11 +689,7 @@
     $('signin').hidden = true;
     $('chat').hidden = false;
     $('logout').hidden = false;
-    client.connect(function () {
-      client.listThreads(function (error, list) {
-        if (!error) loadThreads(list);
-      });
-    });
+    client.connect(fetchThreads);
   }
 
   function signedOut() {
@@ -774,6 +851,29 @@
     if (target) openThread(target.getAttribute('data-thread-id'));
   });
 
+  // A request: read it (open it), accept it (replying does too), or block its sender and leave it.
+  on($('requests'), 'click', function (event) {
+    var target = closest(event.target, this, 'data-thread-id');
+    if (!target) return;
+    var thread = threads[target.getAttribute('data-thread-id')];
+    var action = target.getAttribute('data-action');
+    if (!thread) return;
+    if (!action) return openThread(thread.id);
+    if (action === 'accept') {
+      client.acceptThread(thread.id, function (error, accepted) {
+        if (error) return window.alert('Not accepted: ' + error.message);
+        upsertThread(accepted);
+        renderThreads();
+        refreshPresence();
+      });
+    } else if (action === 'block' && window.confirm('Block ' + threadName(thread) + '? They can no longer message you or add you to conversations.')) {
+      client.block(others(thread)[0].id, true, function (error) {
+        if (error) return window.alert('Not blocked: ' + error.message);
+        client.leaveThread(thread.id);
+      });
+    }
+  });
+
   on($('messages'), 'click', function (event) {
     var item = closest(event.target, this, 'data-message-id');
     var message = item && findMessage(item.getAttribute('data-message-id'));
@@ -888,9 +988,7 @@
   client.on('thread.updated', onThreadUpdated);
   client.on('thread.removed', onThreadRemoved);
   client.on('presence', onPresence);
-  client.on('reset', function (refetched) {
-    if (refetched.threads) loadThreads(refetched.threads);
-  });
+  client.on('reset', fetchThreads);
   client.on('transport', renderTransport);
   client.on('state', renderTransport);
   client.on('unauthorized', signedOut);

@@ -36,7 +36,7 @@ export function stepsOf(t: TestContext): (name: string, body: () => Promise<void
 
 /**
  * Two people chat on the demo page, in two browser contexts, one step per subtest: connect,
- * presence on, send and receive, seen tick, typing (cleared by a send, and expiring without
+ * a request accepted and presence on, send and receive, seen tick, typing (cleared by a send, and expiring without
  * renewal), resume after disconnect, presence off. After a failed step the rest are skipped.
  */
 export async function runChatScenario(t: TestContext, scenario: ChatScenario): Promise<void> {
@@ -54,10 +54,10 @@ export async function runChatScenario(t: TestContext, scenario: ChatScenario): P
       }
     });
 
-    await step('presence: a new chat partner shows online', async () => {
+    await step('a request: Bob accepts Alice’s new chat (strangers until then), and each shows online to the other', async () => {
       await alice.startChatWith(bob);
+      await bob.acceptRequestFrom(alice);
       await alice.expectPresence(bob, true);
-      await bob.threadButton(alice).waitFor();
       await bob.expectPresence(alice, true);
     });
 

@@ -1,5 +1,6 @@
 import type { Browser, BrowserContext, Locator, Page, Request } from 'playwright-core';
-import { PASSWORD, uniqueUsername } from '../../support/api.js';
+import request from 'supertest';
+import { bearer, PASSWORD, uniqueUsername, type TestUser } from '../../support/api.js';
 import { newUserContext, type ContextOptions, type EventSourceVariant } from './browser.js';
 
 /** How long a UI expectation may take before the test fails. */
@@ -101,6 +102,34 @@ export class DemoUser {
 
   threadButton(other: DemoUser): Locator {
     return this.threadNamed(other.displayName);
+  }
+
+  /** The request from `other` (their new chat with us, listed apart until we accept it). */
+  requestButton(other: DemoUser): Locator {
+    return this.page.locator('#requests button.thread', { hasText: other.displayName });
+  }
+
+  /**
+   * A direct thread that `owner` (an API user) starts with us, accepted from our page with its
+   * cookie session (we are strangers, so it is a request until then). Returns its id.
+   */
+  async acceptThreadFrom(baseUrl: string, owner: TestUser): Promise<string> {
+    const res = await request(baseUrl).post('/v1/threads').set(bearer(owner)).send({ members: [this.id] }).expect(201);
+    const threadId = res.body.thread.id as string;
+    const status = await this.page.evaluate(
+      async (path) => (await fetch(path, { method: 'POST', headers: { 'Postline-Session': 'cookie' } })).status,
+      `${baseUrl}/v1/threads/${threadId}/accept`,
+    );
+    if (status !== 200) throw new Error(`accept thread ${threadId}: ${status}`);
+    return threadId;
+  }
+
+  /** Accept `other`'s request: their chat moves to the conversations. */
+  async acceptRequestFrom(other: DemoUser): Promise<void> {
+    await this.requestButton(other).waitFor({ timeout: UI_TIMEOUT_MS });
+    const request = this.page.locator('#requests li', { has: this.page.locator('button.thread', { hasText: other.displayName }) });
+    await request.getByRole('button', { name: 'Accept' }).click();
+    await this.threadButton(other).waitFor({ timeout: UI_TIMEOUT_MS });
   }
 
   async openChatWith(other: DemoUser): Promise<void> {
