@@ -1,9 +1,15 @@
 import type { Deliverable } from './deliverable.js';
 import { Stream } from './stream.js';
+import { WireBytes } from './wire.js';
+
+/** An empty line keeps idle connections open through proxies; jq skips it. */
+const HEARTBEAT = new WireBytes('\n');
 
 /** The same envelopes as one JSON object per line, for `curl -N … | jq`. */
 export class NdjsonStream extends Stream {
   protected readonly path = 'ndjson';
+  protected readonly heartbeat = HEARTBEAT;
+
   override async open(): Promise<void> {
     const res = this.res;
     res.writeHead(200, {
@@ -12,15 +18,10 @@ export class NdjsonStream extends Stream {
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
-    this.startHeartbeat();
+    this.beginBody();
   }
 
-  /** An empty line keeps idle connections open through proxies; jq skips it. */
-  protected writeHeartbeat(): void {
-    this.res.write('\n');
-  }
-
-  protected write(event: Deliverable): void {
-    this.res.write(event.ndjson);
+  protected wireOf(event: Deliverable): WireBytes {
+    return event.ndjsonWire;
   }
 }

@@ -15,6 +15,13 @@ export interface Subscriber {
   deliver(event: Deliverable): void;
   /** Finish at once (see {@link EndReason}). */
   end(reason: EndReason): void;
+  /**
+   * The instance's one clock (every second or so, see `Realtime`): what is due by time, so that
+   * no subscriber keeps timers of its own. `now` is in ms since the epoch.
+   */
+  tick(now: number): void;
+  /** End with `revoked` once the clock passes `at` (ms since the epoch): the token's expiry, which no NOTIFY announces. */
+  expireAt(at: number): void;
 }
 
 /** What a subscriber does when the cursor it resumes from is unknown or too old. */
@@ -36,6 +43,7 @@ export abstract class Subscription implements Subscriber {
   private held: Deliverable[] | undefined = [];
   /** The last durable id this subscriber has (been) sent. */
   protected lastId: number;
+  private expiresAt = Infinity;
 
   constructor(
     readonly userId: string,
@@ -53,6 +61,14 @@ export abstract class Subscription implements Subscriber {
 
   get unsentBytes(): number {
     return 0;
+  }
+
+  expireAt(at: number): void {
+    this.expiresAt = at;
+  }
+
+  tick(now: number): void {
+    if (now >= this.expiresAt) this.end('revoked');
   }
 
   deliver(event: Deliverable): void {
