@@ -1,28 +1,35 @@
 /**
- * `npm run bench`: postline against baselines measured in the same run, on this machine.
+ * `npm run bench`: postline against baselines and peers measured in the same run, on this machine.
  *
  * Starts its own Postgres (embedded unless DATABASE_URL), two postline instances running as
  * they ship (every setting at its default: rate limits on, request logs at info, written to a
  * file), and load generators, each in its own process, all on 127.0.0.1; runs bounded phases
  * (fan-out, capacity end to end, busy threads by long-poll and by SSE, durable sends, long-poll
  * throughput), prints a table and writes bench/results/latest.json and bench/results/latest.svg.
+ * The capacity phase also runs postline on four instances and the peers of bench/peers/ (the
+ * naive tutorial design, Socket.IO polling), each on two processes and a database of its own.
  * Options: `npm run bench -- --streams=1000 --phases=fanout,poll …` (see DEFAULTS);
- * `--config=NAME=VALUE,…` runs the instances with other settings (reported beside the figures).
- * Figures are reported as ratios against baselines: these machines are shared and noisy.
+ * `--config=NAME=VALUE,…` runs the postline instances with other settings (reported beside the
+ * figures). Figures are reported as ratios within the run: these machines are shared and noisy.
  */
 import { writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { renderChart } from './lib/chart.js';
-import { startCluster, type Cluster } from './lib/cluster.js';
+import { startCluster, startPostgres, type Cluster, type PostgresServer, type System } from './lib/cluster.js';
 import { Worker } from './lib/ipc.js';
 import { merge, summarize, type LatencySummary } from './lib/latency.js';
 import { rssBytes, totalCpu } from './lib/proc.js';
 import { createGroup, headCursor, seedUsers, sendOne, type BenchUser } from './lib/seed.js';
+import { seedPeer } from './peers/store.js';
 
 const DEFAULTS = {
   phases: 'fanout,e2e,busy,sends,poll',
+  /** Whose capacity the e2e phase searches, each on two instances (postline first, in the world the other phases use). */
+  systems: 'postline,naive,socketio',
+  /** The capacity search also runs postline on this many instances (0: not). */
+  scaleInstances: 4,
   /** Idle SSE streams held open (split over both instances), ten per user. */
   streams: 5000,
   /** Broadcast messages per second during the fan-out phase (each reaches every stream). */
@@ -31,7 +38,7 @@ const DEFAULTS = {
   /** Concurrent send loops in the durable-sends phase (each over eight users, so no user meets the request limit). */
   senders: 64,
   sendSeconds: 10,
-  /** End to end: long-pollers beside the streams; each step of the capacity search lasts this long. */
+  /** End to end: long-pollers beside the streams (where the system has long-poll); each step of the capacity search lasts this long. */
   pollers: 500,
   e2eStepSeconds: 5,
   /** The latency the capacity search holds SSE deliveries to (p99, ms), and where it starts and stops (msg/s). */
@@ -110,8 +117,9 @@ const groupOf = (world: World, userIndex: number) => world.groups[Math.floor(use
 /** Open `perUser` streams per user, alternating instances; returns the instances' RSS growth per stream. */
 async function openUserStreams(world: World, perUser: number): Promise<{ streams: number; rssKbPerStream: number[] }> {
   const rssBefore = world.pids.map(rssBytes);
+  const n = world.urls.length;
   const specs = world.users.flatMap((user, u) =>
-    Array.from({ length: perUser }, (_, s) => ({ url: `${world.urls[(u + s) % 2]}/v1/events`, token: user.token, tag: groupOf(world, u) })),
+    Array.from({ length: perUser }, (_, s) => ({ url: `${world.urls[(u + s) % n]}/v1/events`, token: user.token, tag: groupOf(world, u) })),
   );
   log(`opening ${specs.length} SSE streams`);
   await openStreams(world.streamWorkers, specs);
@@ -191,60 +199,77 @@ interface Step {
   rate: number;
   achievedRate: number;
   failedSends: number;
+  /** POST→delivery on the streams (SSE, or Socket.IO's polling sockets). */
   sse: LatencySummary;
-  poll: LatencySummary;
+  /** POST→delivery on the long-pollers (none where the system has no long-poll). */
+  poll: LatencySummary | undefined;
   lost: number;
   duplicated: number;
   /** Every receiver had every message before the step's deadline. */
   complete: boolean;
+  /** Server CPU (all instances) over the step, in cores. */
+  serverCores: number;
   ok: boolean;
 }
 
+/** What a capacity search drives: senders' targets, and receivers that track message ids per thread. */
+interface CapacityRig {
+  label: string;
+  instances: number;
+  pids: number[];
+  /** One sender per thread (its first member). */
+  targets: Array<{ url: string; token: string; threadId: string }>;
+  /** Workers holding the streams or sockets (sse-clients.ts, socketio-clients.ts), tracking. */
+  streamWorkers: Worker[];
+  streams: number;
+  /** A pollers.ts worker, started, where the system has long-poll. */
+  pollers: Worker | undefined;
+  pollerCount: number;
+}
+
 /**
- * End to end as capacity: the streams and `options.pollers` long-pollers receive messages sent
- * at a fixed rate (open loop) over the threads of ten; the search doubles the rate from
- * `e2eStartRate` while SSE p99 POST→delivery stays within `e2eP99Ms` with nothing lost or
- * duplicated, then bisects between the last rate that held and the first that did not.
+ * Capacity end to end: the receivers get messages sent at a fixed rate (open loop) over the
+ * threads of ten; the search doubles the rate from `e2eStartRate` while the streams' p99
+ * POST→delivery stays within `e2eP99Ms` with nothing lost or duplicated, then bisects between
+ * the last rate that held and the first that did not.
  */
-async function endToEnd(world: World, options: Options) {
-  const [a] = world.urls;
-  const pollerUsers = world.users.slice(0, options.pollers);
-  const pollers = Worker.start('workers/pollers.ts');
-  const cursor = await headCursor(a!, world.users[0]!);
-  await pollers.call('start', { pollers: pollerUsers.map((user, i) => ({ url: world.urls[i % 2], token: user.token, tag: groupOf(world, i) })), cursor });
-  await Promise.all(world.streamWorkers.map((worker) => worker.call('track', { on: true })));
-  await sleep(1000);
-  const receivers = [...world.streamWorkers, pollers];
+async function capacity(rig: CapacityRig, options: Options) {
+  const receivers = [...rig.streamWorkers, ...(rig.pollers ? [rig.pollers] : [])];
   const expected: Record<string, number[]> = {};
   const sender = Worker.start('workers/senders.ts');
-  const targets = world.groups.map((group, i) => ({ url: world.urls[i % 2], token: group.members[0]!.token, threadId: group.threadId }));
+  const allComplete = async () => (await Promise.all(receivers.map((w) => w.call<boolean>('complete')))).every(Boolean);
 
   const step = async (rate: number): Promise<Step> => {
     await Promise.all(receivers.map((worker) => worker.call('resetLatency')));
-    const outcome = await sender.call<{ acked: Record<string, number[]>; failed: number }>('rate', { targets, perSecond: rate, durationMs: options.e2eStepSeconds * 1000 });
+    const cpuBefore = totalCpu(rig.pids);
+    const startedAt = performance.now();
+    const outcome = await sender.call<{ acked: Record<string, number[]>; failed: number }>('rate', { targets: rig.targets, perSecond: rate, durationMs: options.e2eStepSeconds * 1000 });
     for (const [threadId, ids] of Object.entries(outcome.acked)) (expected[threadId] ??= []).push(...ids);
     await Promise.all(receivers.map((worker) => worker.call('expect', { expected })));
     // A step that cannot deliver within a few seconds is over capacity; let it drain fully before the next.
-    const complete = await waitUntil(async () => (await Promise.all(receivers.map((w) => w.call<boolean>('complete')))).every(Boolean), 5000);
-    if (!complete) await waitUntil(async () => (await Promise.all(receivers.map((w) => w.call<boolean>('complete')))).every(Boolean), 60_000);
-    const sse = await Promise.all(world.streamWorkers.map((w) => w.call<{ lost: number; duplicated: number; latency: string }>('verify')));
-    const polled = await pollers.call<{ lost: number; duplicated: number; latency: string }>('verify');
+    const complete = await waitUntil(allComplete, 5000);
+    const serverCores = (totalCpu(rig.pids) - cpuBefore) / ((performance.now() - startedAt) / 1000);
+    if (!complete) await waitUntil(allComplete, 60_000);
+    const streamed = await Promise.all(rig.streamWorkers.map((w) => w.call<{ lost: number; duplicated: number; latency: string }>('verify')));
+    const polled = rig.pollers ? [await rig.pollers.call<{ lost: number; duplicated: number; latency: string }>('verify')] : [];
+    const everyone = [...streamed, ...polled];
     const result = {
       rate,
       achievedRate: Object.values(outcome.acked).flat().length / options.e2eStepSeconds,
       failedSends: outcome.failed,
-      sse: summarize(merge(sse.map((r) => r.latency))),
-      poll: summarize(merge([polled.latency])),
-      lost: sum(sse, 'lost') + polled.lost,
-      duplicated: sum(sse, 'duplicated') + polled.duplicated,
+      sse: summarize(merge(streamed.map((r) => r.latency))),
+      poll: rig.pollers ? summarize(merge(polled.map((r) => r.latency))) : undefined,
+      lost: sum(everyone, 'lost'),
+      duplicated: sum(everyone, 'duplicated'),
       complete,
+      serverCores,
     };
     const ok = complete && result.failedSends === 0 && result.lost === 0 && result.duplicated === 0 && result.sse.p99 <= options.e2eP99Ms;
-    log(`  ${rate} msg/s: SSE p99 ${result.sse.p99} ms, long-poll p99 ${result.poll.p99} ms, lost ${result.lost}, dup ${result.duplicated} → ${ok ? 'holds' : 'over'}`);
+    log(`  ${rig.label}, ${rate} msg/s: stream p99 ${result.sse.p99} ms${result.poll ? `, long-poll p99 ${result.poll.p99} ms` : ''}, lost ${result.lost}, dup ${result.duplicated}, server ${serverCores.toFixed(2)} cores → ${ok ? 'holds' : 'over'}`);
     return { ...result, ok };
   };
 
-  log(`end to end: capacity search (SSE p99 ≤ ${options.e2eP99Ms} ms), ${options.e2eStepSeconds} s steps`);
+  log(`${rig.label}: capacity search (stream p99 ≤ ${options.e2eP99Ms} ms), ${rig.streams} streams${rig.pollerCount ? ` + ${rig.pollerCount} long-pollers` : ''}, ${options.e2eStepSeconds} s steps`);
   const steps: Step[] = [];
   let good: Step | undefined;
   let bad: Step | undefined;
@@ -265,17 +290,83 @@ async function endToEnd(world: World, options: Options) {
   }
   sender.stop();
   // Over the whole search: every receiver against every message it should have had.
-  const sse = await Promise.all(world.streamWorkers.map((w) => w.call<{ lost: number; duplicated: number }>('verify')));
-  const polled = await pollers.call<{ lost: number; duplicated: number }>('stop');
-  pollers.stop();
+  const everyone = [
+    ...(await Promise.all(rig.streamWorkers.map((w) => w.call<{ lost: number; duplicated: number }>('verify')))),
+    ...(rig.pollers ? [await rig.pollers.call<{ lost: number; duplicated: number }>('stop')] : []),
+  ];
   return {
-    streams: world.users.length * STREAMS_PER_USER,
-    pollers: pollerUsers.length,
+    system: rig.label,
+    instances: rig.instances,
+    streams: rig.streams,
+    pollers: rig.pollerCount,
     capacity: good?.rate ?? 0,
     atCapacity: good,
     steps,
-    lost: sum(sse, 'lost') + polled.lost,
-    duplicated: sum(sse, 'duplicated') + polled.duplicated,
+    lost: sum(everyone, 'lost'),
+    duplicated: sum(everyone, 'duplicated'),
+  };
+}
+type Capacity = Awaited<ReturnType<typeof capacity>>;
+
+/** postline's rig: the world's streams (already open), plus `options.pollers` long-pollers. */
+async function postlineRig(world: World, options: Options, label: string): Promise<CapacityRig> {
+  const [a] = world.urls;
+  const pollerUsers = world.users.slice(0, options.pollers);
+  const pollers = Worker.start('workers/pollers.ts');
+  const cursor = await headCursor(a!, world.users[0]!);
+  const n = world.urls.length;
+  await pollers.call('start', { pollers: pollerUsers.map((user, i) => ({ url: world.urls[i % n], token: user.token, tag: groupOf(world, i) })), cursor });
+  await Promise.all(world.streamWorkers.map((worker) => worker.call('track', { on: true })));
+  await sleep(1000);
+  return {
+    label,
+    instances: n,
+    pids: world.pids,
+    targets: world.groups.map((group, i) => ({ url: world.urls[i % n]!, token: group.members[0]!.token, threadId: group.threadId })),
+    streamWorkers: world.streamWorkers,
+    streams: world.users.length * STREAMS_PER_USER,
+    pollers,
+    pollerCount: pollerUsers.length,
+  };
+}
+
+/**
+ * A peer's rig on its own two processes: the same users, threads of ten and streams per user as
+ * postline's world (SSE streams for naive, polling sockets for Socket.IO), seeded in its tables.
+ */
+async function peerRig(server: PostgresServer, system: Exclude<System, 'postline'>, userCount: number) {
+  const cluster = await startCluster(server, 2, { system });
+  const urls = cluster.instances.map((instance) => instance.url);
+  const { users, threadIds } = await seedPeer(cluster.databaseUrl, userCount, GROUP_SIZE);
+  const worker = system === 'naive' ? 'workers/sse-clients.ts' : 'workers/socketio-clients.ts';
+  const streamWorkers = [Worker.start(worker), Worker.start(worker)];
+  const specs = users.flatMap((user, u) =>
+    Array.from({ length: STREAMS_PER_USER }, (_, s) => ({
+      url: system === 'naive' ? `${urls[(u + s) % 2]}/v1/events` : urls[(u + s) % 2]!,
+      token: user.token,
+      tag: threadIds[Math.floor(u / GROUP_SIZE)]!,
+    })),
+  );
+  log(`${system}: opening ${specs.length} ${system === 'naive' ? 'SSE streams' : 'polling sockets'}`);
+  await openStreams(streamWorkers, specs);
+  await Promise.all(streamWorkers.map((w) => w.call('track', { on: true })));
+  await sleep(1000);
+  const rig: CapacityRig = {
+    label: system,
+    instances: 2,
+    pids: cluster.instances.map((instance) => instance.pid),
+    targets: threadIds.map((threadId, i) => ({ url: urls[i % 2]!, token: users[i * GROUP_SIZE]!.token, threadId })),
+    streamWorkers,
+    streams: specs.length,
+    pollers: undefined,
+    pollerCount: 0,
+  };
+  return {
+    rig,
+    async stop() {
+      for (const w of streamWorkers) w.stop();
+      await cluster.stop();
+    },
   };
 }
 
@@ -430,7 +521,8 @@ function machine() {
 
 interface Results {
   fanout?: Awaited<ReturnType<typeof fanout>>;
-  e2e?: Awaited<ReturnType<typeof endToEnd>>;
+  /** The capacity search per system: postline (two instances), postline on `scaleInstances`, the peers. */
+  capacity?: Capacity[];
   busy?: Awaited<ReturnType<typeof busyThreads>>;
   sends?: Awaited<ReturnType<typeof durableSends>>;
   poll?: Awaited<ReturnType<typeof longPoll>>;
@@ -444,12 +536,34 @@ function verdicts(results: Results) {
     const rss = Math.max(...f.rssKbPerStream);
     rows.push(['RSS per idle stream', `${rss.toFixed(1)} KB (raw: ${f.baselineRssKbPerStream.toFixed(1)} KB)`, '≤ 16 KB', rss <= 16]);
   }
-  const e = results.e2e;
-  if (e) {
-    const at = e.atCapacity;
-    rows.push([`e2e capacity (SSE p99 ≤ 50 ms, ${e.streams} streams + ${e.pollers} pollers)`, `${e.capacity} msg/s${at ? ` (SSE p50/p99 ${at.sse.p50}/${at.sse.p99} ms)` : ''}`, '(reported)', e.capacity > 0]);
-    if (at) rows.push(['e2e long-poll p99 vs SSE p99 at capacity', `${(at.poll.p99 / at.sse.p99).toFixed(2)}× (${at.poll.p99} vs ${at.sse.p99} ms)`, '≤ 2×', at.poll.p99 <= 2 * at.sse.p99]);
-    rows.push(['e2e lost / duplicated', `${e.lost} / ${e.duplicated}`, '0 / 0', e.lost + e.duplicated === 0]);
+  const runs = results.capacity ?? [];
+  const find = (label: string) => runs.find((run) => run.system === label);
+  for (const run of runs) {
+    const at = run.atCapacity;
+    const latency = at ? ` (stream p50/p99 ${at.sse.p50}/${at.sse.p99} ms${at.poll ? `, long-poll ${at.poll.p50}/${at.poll.p99} ms` : ''}; ${at.serverCores.toFixed(2)} server cores)` : '';
+    const load = `${run.streams} ${run.system === 'socketio' ? 'polling sockets' : 'streams'}${run.pollers ? ` + ${run.pollers} long-pollers` : ''}`;
+    rows.push([`capacity, ${run.system} on ${run.instances} (${load})`, `${run.capacity} msg/s${latency}`, '(reported)', run.capacity > 0]);
+  }
+  const postline = find('postline');
+  const ratio = (label: string, name: string, target: number) => {
+    const peer = find(label);
+    if (!postline || !peer) return;
+    const value = postline.capacity / Math.max(peer.capacity, Number.MIN_VALUE);
+    rows.push([name, `${peer.capacity ? `${value.toFixed(2)}×` : 'peer held no rate'} (${postline.capacity} vs ${peer.capacity} msg/s)`, `≥ ${target}×`, value >= target]);
+  };
+  ratio('naive', 'capacity vs the naive peer', 3);
+  ratio('socketio', 'capacity vs Socket.IO polling', 5);
+  const scaled = runs.find((run) => run.system !== 'postline' && run.system.startsWith('postline'));
+  if (postline && scaled) {
+    const value = scaled.capacity / Math.max(postline.capacity, Number.MIN_VALUE);
+    rows.push([`capacity on ${scaled.instances} instances vs 2`, `${value.toFixed(2)}× (${scaled.capacity} vs ${postline.capacity} msg/s)`, '≥ 1.6×', value >= 1.6]);
+  }
+  const at = postline?.atCapacity;
+  if (at?.poll) rows.push(['e2e long-poll p99 vs SSE p99 at capacity', `${(at.poll.p99 / at.sse.p99).toFixed(2)}× (${at.poll.p99} vs ${at.sse.p99} ms)`, '≤ 2×', at.poll.p99 <= 2 * at.sse.p99]);
+  if (runs.length) {
+    const lost = runs.reduce((total, run) => total + run.lost, 0);
+    const duplicated = runs.reduce((total, run) => total + run.duplicated, 0);
+    rows.push(['e2e lost / duplicated (every system, every step)', `${lost} / ${duplicated}`, '0 / 0', lost + duplicated === 0]);
   }
   const b = results.busy;
   if (b) {
@@ -466,12 +580,9 @@ function verdicts(results: Results) {
   return rows;
 }
 
-async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
-  const config = parseConfig(options.config);
-  const phases = new Set(options.phases.split(','));
-  log(`starting Postgres and two instances (${JSON.stringify(options)})`);
-  const cluster = await startCluster(2, config);
+/** postline on `count` instances of a fresh database, with the users and threads of ten every phase uses. */
+async function buildWorld(server: PostgresServer, count: number, options: Options, config: Record<string, string>): Promise<World> {
+  const cluster = await startCluster(server, count, { env: config });
   const world: World = {
     cluster,
     urls: cluster.instances.map((instance) => instance.url),
@@ -480,27 +591,76 @@ async function main(): Promise<void> {
     groups: [],
     streamWorkers: [Worker.start('workers/sse-clients.ts'), Worker.start('workers/sse-clients.ts')],
   };
+  const userCount = Math.max(GROUP_SIZE, Math.ceil(options.streams / STREAMS_PER_USER), options.pollers);
+  log(`postline on ${count}: seeding ${userCount} users in threads of ${GROUP_SIZE}`);
+  world.users = await seedUsers(cluster.databaseUrl, userCount);
+  for (let i = 0; i < world.users.length; i += GROUP_SIZE) {
+    const members = world.users.slice(i, i + GROUP_SIZE);
+    world.groups.push({ threadId: await createGroup(world.urls[i % count]!, members[0]!, members.slice(1), `group ${i / GROUP_SIZE}`), members });
+  }
+  return world;
+}
+
+async function stopWorld(world: World): Promise<void> {
+  for (const worker of world.streamWorkers) worker.stop();
+  await world.cluster.stop();
+}
+
+async function postlineCapacity(world: World, options: Options, label: string): Promise<Capacity> {
+  const rig = await postlineRig(world, options, label);
+  try {
+    return await capacity(rig, options);
+  } finally {
+    rig.pollers?.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const config = parseConfig(options.config);
+  const phases = new Set(options.phases.split(','));
+  const systems = new Set(options.systems.split(','));
+  log(`starting Postgres and two instances (${JSON.stringify(options)})`);
+  const server = await startPostgres();
   const results: Results = {};
   try {
-    const userCount = Math.max(GROUP_SIZE, Math.ceil(options.streams / STREAMS_PER_USER), options.pollers);
-    log(`seeding ${userCount} users in threads of ${GROUP_SIZE}`);
-    world.users = await seedUsers(cluster.databaseUrl, userCount);
-    for (let i = 0; i < world.users.length; i += GROUP_SIZE) {
-      const members = world.users.slice(i, i + GROUP_SIZE);
-      world.groups.push({ threadId: await createGroup(world.urls[0]!, members[0]!, members.slice(1), `group ${i / GROUP_SIZE}`), members });
+    const world = await buildWorld(server, 2, options, config);
+    try {
+      if (phases.has('fanout') || (phases.has('e2e') && systems.has('postline'))) {
+        const opened = await openUserStreams(world, STREAMS_PER_USER);
+        if (phases.has('fanout')) results.fanout = await fanout(world, options, opened);
+        if (phases.has('e2e') && systems.has('postline')) results.capacity = [await postlineCapacity(world, options, 'postline')];
+        await Promise.all(world.streamWorkers.map((worker) => worker.call('close')));
+      }
+      if (phases.has('busy')) results.busy = await busyThreads(world, options);
+      if (phases.has('sends')) results.sends = await durableSends(world, options);
+      if (phases.has('poll')) results.poll = await longPoll(world, options);
+    } finally {
+      await stopWorld(world);
     }
-    if (phases.has('fanout') || phases.has('e2e')) {
-      const opened = await openUserStreams(world, STREAMS_PER_USER);
-      if (phases.has('fanout')) results.fanout = await fanout(world, options, opened);
-      if (phases.has('e2e')) results.e2e = await endToEnd(world, options);
-      await Promise.all(world.streamWorkers.map((worker) => worker.call('close')));
+    if (phases.has('e2e')) {
+      results.capacity ??= [];
+      if (systems.has('postline') && options.scaleInstances > 0) {
+        const scaled = await buildWorld(server, options.scaleInstances, options, config);
+        try {
+          await openUserStreams(scaled, STREAMS_PER_USER);
+          results.capacity.push(await postlineCapacity(scaled, options, `postline ×${options.scaleInstances}`));
+        } finally {
+          await stopWorld(scaled);
+        }
+      }
+      for (const peer of ['naive', 'socketio'] as const) {
+        if (!systems.has(peer)) continue;
+        const { rig, stop } = await peerRig(server, peer, world.users.length);
+        try {
+          results.capacity.push(await capacity(rig, options));
+        } finally {
+          await stop();
+        }
+      }
     }
-    if (phases.has('busy')) results.busy = await busyThreads(world, options);
-    if (phases.has('sends')) results.sends = await durableSends(world, options);
-    if (phases.has('poll')) results.poll = await longPoll(world, options);
   } finally {
-    for (const worker of world.streamWorkers) worker.stop();
-    await cluster.stop();
+    await server.stop();
   }
 
   const rows = verdicts(results);

@@ -4,21 +4,26 @@ import * as vegaLite from 'vega-lite';
 type Percentiles = { p50: number; p90: number; p99: number; max: number };
 
 interface ChartInput {
-  e2e?: { capacity: number; atCapacity?: { sse: Percentiles; poll: Percentiles } | undefined };
+  capacity?: Array<{ system: string; capacity: number; atCapacity?: { sse: Percentiles; poll: Percentiles | undefined } | undefined }>;
   busy?: { poll: { cpuMicrosPerDelivery: number }; sse: { cpuMicrosPerDelivery: number } };
   sends?: { acknowledgedPerSecond: number; baselinePerSecond: number };
   poll?: { requestsPerSecond: number; baselineRequestsPerSecond: number };
   fanout?: { cpuMicrosPerDelivery: number; baselineCpuMicrosPerDelivery: number };
 }
 
-/** One SVG: end-to-end latency percentiles at capacity, and each throughput/cost figure beside its baseline. */
+/**
+ * One SVG: each system's capacity, the POST→delivery percentiles at each system's capacity
+ * (streams or sockets, and postline's long-pollers), and each cost figure beside its baseline.
+ */
 export async function renderChart(results: ChartInput): Promise<string> {
-  const atCapacity = results.e2e?.atCapacity;
-  const latency = atCapacity
-    ? (['sse', 'poll'] as const).flatMap((path) =>
-        (['p50', 'p90', 'p99', 'max'] as const).map((percentile) => ({ path: path === 'sse' ? 'SSE' : 'long-poll', percentile, ms: atCapacity[path][percentile] })),
-      )
-    : [];
+  const runs = results.capacity ?? [];
+  const capacities = runs.map((run) => ({ system: run.system, rate: run.capacity }));
+  const latency = runs.flatMap((run) => {
+    const at = run.atCapacity;
+    if (!at) return [];
+    const paths = [{ path: `${run.system}${run.system.startsWith('postline') ? ' SSE' : ''}`, summary: at.sse }, ...(at.poll ? [{ path: `${run.system} long-poll`, summary: at.poll }] : [])];
+    return paths.flatMap(({ path, summary }) => (['p50', 'p90', 'p99', 'max'] as const).map((percentile) => ({ path, percentile, ms: summary[percentile] })));
+  });
   const versus = [
     ...(results.sends ? [{ figure: 'durable sends / s', who: 'postline', value: results.sends.acknowledgedPerSecond }, { figure: 'durable sends / s', who: 'baseline', value: results.sends.baselinePerSecond }] : []),
     ...(results.poll ? [{ figure: 'long-polls / s', who: 'postline', value: results.poll.requestsPerSecond }, { figure: 'long-polls / s', who: 'baseline', value: results.poll.baselineRequestsPerSecond }] : []),
@@ -31,15 +36,26 @@ export async function renderChart(results: ChartInput): Promise<string> {
     resolve: { scale: { color: 'independent' } },
     hconcat: [
       {
-        title: `POST→delivery latency at capacity, ${results.e2e?.capacity ?? 0} msg/s (ms)`,
+        title: 'capacity (msg/s at stream p99 ≤ 50 ms)',
+        data: { values: capacities },
+        mark: 'bar',
+        width: 160,
+        encoding: {
+          x: { field: 'system', type: 'nominal', sort: null, title: null },
+          y: { field: 'rate', type: 'quantitative', title: 'msg/s' },
+          color: { field: 'system', type: 'nominal', title: null, legend: null },
+        },
+      },
+      {
+        title: 'POST→delivery at each system’s capacity (ms)',
         data: { values: latency },
         mark: 'bar',
-        width: 260,
+        width: 320,
         encoding: {
           x: { field: 'percentile', type: 'nominal', sort: ['p50', 'p90', 'p99', 'max'], title: null },
-          xOffset: { field: 'path' },
+          xOffset: { field: 'path', sort: null },
           y: { field: 'ms', type: 'quantitative', title: 'ms', scale: { type: 'symlog' } },
-          color: { field: 'path', type: 'nominal', title: null, scale: { range: ['#1f77b4', '#ff7f0e'] } },
+          color: { field: 'path', type: 'nominal', title: null, sort: null },
         },
       },
       {
