@@ -13,6 +13,7 @@ export class NdjsonStream extends Stream {
   override async open(): Promise<void> {
     const res = this.res;
     res.writeHead(200, {
+      ...this.headers,
       'Content-Type': 'application/x-ndjson; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
       'X-Accel-Buffering': 'no',

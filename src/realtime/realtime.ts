@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
 import type { SessionCache } from '../auth/session-cache.js';
 import type { Config } from '../config.js';
@@ -118,7 +118,7 @@ export class Realtime {
   async openStream(
     req: IncomingMessage,
     res: ServerResponse,
-    options: { auth: AuthenticatedSession; from: number | undefined; format: 'sse' | 'ndjson' },
+    options: { auth: AuthenticatedSession; from: number | undefined; format: 'sse' | 'ndjson'; headers: OutgoingHttpHeaders },
   ): Promise<void> {
     this.admit(options.auth, 'stream');
     const init = {
@@ -126,6 +126,7 @@ export class Realtime {
       sessionId: options.auth.sessionId,
       registeredAt: this.feed.cursor,
       from: options.from,
+      headers: options.headers,
       settings: this.streamSettings,
       metrics: this.metrics,
       writes: this.hub.writes,
@@ -134,11 +135,7 @@ export class Realtime {
     stream.onClosed(this.register(stream, options.auth));
     let resume: Resume | StreamEnd;
     try {
-      // Ended while being prepared (shutdown, revocation, the client left): answer at once,
-      // whatever the reading of its backlog is waiting for.
-      const prepared = stream.prepare(this.feed);
-      prepared.catch(() => {});
-      resume = await Promise.race([prepared, stream.ended]);
+      resume = await stream.prepare(this.feed);
     } catch (error) {
       stream.abandon();
       throw error;

@@ -30,7 +30,10 @@ export class SseStream extends Stream {
    */
   override async open(req: IncomingMessage, resume: Resume): Promise<void> {
     req.socket.setNoDelay(true);
-    this.res.writeHead(200, HEADERS);
+    this.res.writeHead(200, { ...this.headers, ...HEADERS });
+    // The head on its own: Node builds it as a rope of concatenations, which writing it alone
+    // flattens; written along with the first chunk, the rope would stay (about 1.5 KB a stream).
+    this.res.flushHeaders();
     const preamble = createEventBuffer().comment(PADDING).dispatch().retry(this.settings.retryMs);
     if (this.from === undefined && resume.kind === 'live') preamble.id(String(resume.lastId));
     this.res.write(preamble.dispatch().read());

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { DeliveryPath, Metrics, StreamEnd } from '../metrics.js';
@@ -28,6 +28,8 @@ export interface StreamInit {
   registeredAt: number;
   /** The client's resume point; undefined: from now. */
   from: number | undefined;
+  /** The route's headers for the head (the format adds its own). */
+  headers: OutgoingHttpHeaders;
   settings: StreamSettings;
   metrics: Metrics;
   /** The instance's batch of corked sockets (see {@link WriteBatch}). */
@@ -75,12 +77,13 @@ export abstract class Stream extends Subscription {
   private socket: Socket | undefined;
   private chunked = false;
   private readonly writes: WriteBatch;
-  private readonly closedHooks: Array<() => void> = [];
-  private markEnded!: (reason: StreamEnd) => void;
-  /** Resolves with the reason once the stream has ended (`client`: the client left). */
-  readonly ended = new Promise<StreamEnd>((resolve) => (this.markEnded = resolve));
+  private closedHook: (() => void) | undefined;
+  /** Set while the stream is being prepared: settles prepare() should the stream end meanwhile. */
+  private endedWhilePreparing: ((reason: StreamEnd) => void) | undefined;
 
   protected readonly settings: StreamSettings;
+  /** The route's headers for the head (see {@link StreamInit}). */
+  protected readonly headers: OutgoingHttpHeaders;
   private readonly metrics: Metrics;
   /** The wire format, for the delivery metrics. */
   protected abstract readonly path: DeliveryPath;
@@ -91,6 +94,7 @@ export abstract class Stream extends Subscription {
   ) {
     super(init.userId, init.sessionId, 'stream', init.from, init.registeredAt, MAX_HELD);
     this.settings = init.settings;
+    this.headers = init.headers;
     this.metrics = init.metrics;
     this.writes = init.writes;
     res.on('close', () => this.cleanUp('client'));
@@ -100,19 +104,25 @@ export abstract class Stream extends Subscription {
     return this.res.writableLength;
   }
 
-  /** Run `hook` once when the stream has closed, whatever the cause. */
+  /** Run `hook` (one) once when the stream has closed, whatever the cause. */
   onClosed(hook: () => void): void {
     if (this.closed) hook();
-    else this.closedHooks.push(hook);
+    else this.closedHook = hook;
   }
 
   /**
    * Decide how this stream starts. Called after registering with the hub and before the response
    * head is sent, so that "from now" means before the client sees the stream, and a failure is
-   * still an ordinary problem answer.
+   * still an ordinary problem answer. Should the stream end first (shutdown, revocation, the
+   * client left), it settles with the reason at once, whatever the reading of the backlog waits for.
    */
-  prepare(feed: EventFeed): Promise<Resume> {
-    return this.startingPoint(feed, BACKLOG_PAGE);
+  prepare(feed: EventFeed): Promise<Resume | StreamEnd> {
+    return new Promise((resolve, reject) => {
+      this.endedWhilePreparing = resolve;
+      this.startingPoint(feed, BACKLOG_PAGE)
+        .then(resolve, reject)
+        .finally(() => (this.endedWhilePreparing = undefined));
+    });
   }
 
   /** Send the response head and preamble (`resume` says where the stream starts). */
@@ -238,8 +248,10 @@ export abstract class Stream extends Subscription {
   private cleanUp(reason: StreamEnd | undefined): void {
     if (this.closed) return;
     this.closed = true;
-    this.markEnded(reason ?? 'client');
+    this.endedWhilePreparing?.(reason ?? 'client');
     if (reason) this.metrics.streamsEnded.inc({ reason });
-    for (const hook of this.closedHooks.splice(0)) hook();
+    const hook = this.closedHook;
+    this.closedHook = undefined;
+    hook?.();
   }
 }
