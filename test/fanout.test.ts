@@ -120,6 +120,44 @@ describe('across instances', () => {
     }
   });
 
+  test('presence in bursts: arrivals and departures are reconciled and announced in batches, and a co-member still hears of each', async () => {
+    const crowd = await Promise.all(Array.from({ length: 30 }, () => register(t.a.url)));
+    const watcher = await register(t.b.url);
+    await createThread(t.a.url, crowd[0]!, [...crowd.slice(1), watcher], 'crowd');
+    const watcherStream = await openStream(t.b.url, watcher.token);
+    const listener = new pg.Client({ connectionString: t.db.url });
+    await listener.connect();
+    const notices: Array<{ kind: string; changes?: unknown[] }> = [];
+    listener.on('notification', (message) => {
+      const notice = JSON.parse(message.payload ?? '{}') as { kind: string; changes?: unknown[] };
+      if (notice.kind.startsWith('presence')) notices.push(notice);
+    });
+    await listener.query('LISTEN postline_ephemeral');
+    const heard = async (online: boolean) => {
+      const seen = new Set<string>();
+      while (seen.size < crowd.length) {
+        const { data } = await watcherStream.nextOfType('presence');
+        const change = data as { userId: string; online: boolean };
+        if (change.online === online) seen.add(change.userId);
+      }
+      assert.deepEqual([...seen].sort(), crowd.map((user) => user.id).sort());
+    };
+    try {
+      const streams = await Promise.all(crowd.map((user) => openStream(t.a.url, user.token)));
+      await heard(true);
+      // One notification per user before batching; the first arrival is written alone, the
+      // rest as they queue behind it.
+      assert.ok(notices.length < crowd.length / 2, `${notices.length} notifications for ${crowd.length} arrivals`);
+      notices.length = 0;
+      for (const stream of streams) stream.close();
+      await heard(false);
+      assert.ok(notices.length < crowd.length / 2, `${notices.length} notifications for ${crowd.length} departures`);
+    } finally {
+      watcherStream.close();
+      await listener.end();
+    }
+  });
+
   test('presence is only told about users who share a thread', async () => {
     const { alice } = await pair();
     const stranger = await register(t.a.url);
