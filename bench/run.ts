@@ -20,7 +20,7 @@ import { renderChart } from './lib/chart.js';
 import { startCluster, startPostgres, type Cluster, type PostgresServer, type System } from './lib/cluster.js';
 import { Worker } from './lib/ipc.js';
 import { merge, summarize, type LatencySummary } from './lib/latency.js';
-import { rssBytes, totalCpu } from './lib/proc.js';
+import { machineBusy, rssBytes, totalCpu, treeCpu } from './lib/proc.js';
 import { createGroup, headCursor, seedUsers, sendOne, type BenchUser } from './lib/seed.js';
 import { seedPeer } from './peers/store.js';
 
@@ -237,12 +237,17 @@ interface Step {
   sse: LatencySummary;
   /** POST→delivery on the long-pollers (none where the system has no long-poll). */
   poll: LatencySummary | undefined;
+  /** POST→answer of the sends. */
+  send: LatencySummary;
   lost: number;
   duplicated: number;
   /** Every receiver had every message before the step's deadline. */
   complete: boolean;
-  /** Server CPU (all instances) over the step, in cores. */
+  /** CPU over the step, in cores: the instances, Postgres, the load generators, the whole machine (other users' work included). */
   serverCores: number;
+  postgresCores: number | undefined;
+  loadCores: number;
+  machineCores: number;
   ok: boolean;
 }
 
@@ -251,6 +256,7 @@ interface CapacityRig {
   label: string;
   instances: number;
   pids: number[];
+  postgresPid: number | undefined;
   /** One sender per thread (its first member). */
   targets: Array<{ url: string; token: string; threadId: string }>;
   /** Workers holding the streams or sockets (sse-clients.ts, socketio-clients.ts), tracking. */
@@ -275,14 +281,19 @@ async function capacity(rig: CapacityRig, options: Options) {
 
   const step = async (rate: number): Promise<Step> => {
     await Promise.all(receivers.map((worker) => worker.call('resetLatency')));
-    const cpuBefore = totalCpu(rig.pids);
+    const loadPids = [...receivers, sender].map((worker) => worker.pid);
+    const before = { server: totalCpu(rig.pids), postgres: rig.postgresPid && treeCpu(rig.postgresPid), load: totalCpu(loadPids), machine: machineBusy() };
     const startedAt = performance.now();
-    const outcome = await sender.call<{ acked: Record<string, number[]>; failed: number }>('rate', { targets: rig.targets, perSecond: rate, durationMs: options.e2eStepSeconds * 1000 });
+    const outcome = await sender.call<{ acked: Record<string, number[]>; failed: number; latency: string }>('rate', { targets: rig.targets, perSecond: rate, durationMs: options.e2eStepSeconds * 1000 });
     for (const [threadId, ids] of Object.entries(outcome.acked)) (expected[threadId] ??= []).push(...ids);
     await Promise.all(receivers.map((worker) => worker.call('expect', { expected })));
     // A step that cannot deliver within a few seconds is over capacity; let it drain fully before the next.
     const complete = await waitUntil(allComplete, 5000);
-    const serverCores = (totalCpu(rig.pids) - cpuBefore) / ((performance.now() - startedAt) / 1000);
+    const seconds = (performance.now() - startedAt) / 1000;
+    const serverCores = (totalCpu(rig.pids) - before.server) / seconds;
+    const postgresCores = rig.postgresPid ? (treeCpu(rig.postgresPid) - (before.postgres as number)) / seconds : undefined;
+    const loadCores = (totalCpu(loadPids) - before.load) / seconds;
+    const machineCores = (machineBusy() - before.machine) / seconds;
     if (!complete) await waitUntil(allComplete, 60_000);
     const streamed = await Promise.all(rig.streamWorkers.map((w) => w.call<{ lost: number; duplicated: number; latency: string }>('verify')));
     const polled = rig.pollers ? [await rig.pollers.call<{ lost: number; duplicated: number; latency: string }>('verify')] : [];
@@ -293,23 +304,37 @@ async function capacity(rig: CapacityRig, options: Options) {
       failedSends: outcome.failed,
       sse: summarize(merge(streamed.map((r) => r.latency))),
       poll: rig.pollers ? summarize(merge(polled.map((r) => r.latency))) : undefined,
+      send: summarize(merge([outcome.latency])),
       lost: sum(everyone, 'lost'),
       duplicated: sum(everyone, 'duplicated'),
       complete,
       serverCores,
+      postgresCores,
+      loadCores,
+      machineCores,
     };
     const ok = complete && result.failedSends === 0 && result.lost === 0 && result.duplicated === 0 && result.sse.p99 <= options.e2eP99Ms;
-    log(`  ${rig.label}, ${rate} msg/s: stream p99 ${result.sse.p99} ms${result.poll ? `, long-poll p99 ${result.poll.p99} ms` : ''}, lost ${result.lost}, dup ${result.duplicated}, server ${serverCores.toFixed(2)} cores → ${ok ? 'holds' : 'over'}`);
+    log(`  ${rig.label}, ${rate} msg/s: stream p99 ${result.sse.p99} ms${result.poll ? `, long-poll p99 ${result.poll.p99} ms` : ''}, send p99 ${result.send.p99} ms, lost ${result.lost}, dup ${result.duplicated}; cores: server ${serverCores.toFixed(2)}, Postgres ${postgresCores?.toFixed(2) ?? '?'}, load ${loadCores.toFixed(2)}, machine ${machineCores.toFixed(2)} → ${ok ? 'holds' : 'over'}`);
     return { ...result, ok };
   };
 
-  log(`${rig.label}: capacity search (stream p99 ≤ ${options.e2eP99Ms} ms), ${rig.streams} streams${rig.pollerCount ? ` + ${rig.pollerCount} long-pollers` : ''}, ${options.e2eStepSeconds} s steps`);
+  // A rate that missed only the latency bound (everything delivered, nothing lost) gets a second
+  // try: on this shared machine a neighbour's burst of disk writes can stall every commit for
+  // tens of milliseconds. Losses and duplicates are never retried away.
   const steps: Step[] = [];
+  const tryRate = async (rate: number): Promise<Step> => {
+    const first = await step(rate);
+    steps.push(first);
+    if (first.ok || !first.complete || first.lost + first.duplicated + first.failedSends > 0) return first;
+    const second = await step(rate);
+    steps.push(second);
+    return second;
+  };
+  log(`${rig.label}: capacity search (stream p99 ≤ ${options.e2eP99Ms} ms), ${rig.streams} streams${rig.pollerCount ? ` + ${rig.pollerCount} long-pollers` : ''}, ${options.e2eStepSeconds} s steps`);
   let good: Step | undefined;
   let bad: Step | undefined;
   for (let rate = options.e2eStartRate; rate <= options.e2eMaxRate; rate *= 2) {
-    const result = await step(rate);
-    steps.push(result);
+    const result = await tryRate(rate);
     if (!result.ok) {
       bad = result;
       break;
@@ -317,8 +342,7 @@ async function capacity(rig: CapacityRig, options: Options) {
     good = result;
   }
   for (let i = 0; i < 3 && good && bad && bad.rate - good.rate > good.rate / 8; i++) {
-    const result = await step(Math.round((good.rate + bad.rate) / 2));
-    steps.push(result);
+    const result = await tryRate(Math.round((good.rate + bad.rate) / 2));
     if (result.ok) good = result;
     else bad = result;
   }
@@ -343,7 +367,7 @@ async function capacity(rig: CapacityRig, options: Options) {
 type Capacity = Awaited<ReturnType<typeof capacity>>;
 
 /** postline's rig: the world's streams (already open), plus `options.pollers` long-pollers. */
-async function postlineRig(world: World, options: Options, label: string): Promise<CapacityRig> {
+async function postlineRig(world: World, options: Options, label: string, postgresPid: number | undefined): Promise<CapacityRig> {
   const [a] = world.urls;
   const pollerUsers = world.users.slice(0, options.pollers);
   const pollers = Worker.start('workers/pollers.ts');
@@ -356,6 +380,7 @@ async function postlineRig(world: World, options: Options, label: string): Promi
     label,
     instances: n,
     pids: world.pids,
+    postgresPid,
     targets: world.groups.map((group, i) => ({ url: world.urls[i % n]!, token: group.members[0]!.token, threadId: group.threadId })),
     streamWorkers: world.streamWorkers,
     streams: world.users.length * STREAMS_PER_USER,
@@ -389,6 +414,7 @@ async function peerRig(server: PostgresServer, system: Exclude<System, 'postline
     label: system,
     instances: 2,
     pids: cluster.instances.map((instance) => instance.pid),
+    postgresPid: server.pid,
     targets: threadIds.map((threadId, i) => ({ url: urls[i % 2]!, token: users[i * GROUP_SIZE]!.token, threadId })),
     streamWorkers,
     streams: specs.length,
@@ -575,7 +601,8 @@ function verdicts(results: Results) {
   const find = (label: string) => runs.find((run) => run.system === label);
   for (const run of runs) {
     const at = run.atCapacity;
-    const latency = at ? ` (stream p50/p99 ${at.sse.p50}/${at.sse.p99} ms${at.poll ? `, long-poll ${at.poll.p50}/${at.poll.p99} ms` : ''}; ${at.serverCores.toFixed(2)} server cores)` : '';
+    const cores = at ? `cores: ${at.serverCores.toFixed(2)} server, ${at.postgresCores?.toFixed(2) ?? '?'} Postgres, ${at.loadCores.toFixed(2)} load generators, ${at.machineCores.toFixed(2)} machine` : '';
+    const latency = at ? ` (stream p50/p99 ${at.sse.p50}/${at.sse.p99} ms${at.poll ? `, long-poll ${at.poll.p50}/${at.poll.p99} ms` : ''}; ${cores})` : '';
     const load = `${run.streams} ${run.system === 'socketio' ? 'polling sockets' : 'streams'}${run.pollers ? ` + ${run.pollers} long-pollers` : ''}`;
     rows.push([`capacity, ${run.system} on ${run.instances} (${load})`, `${run.capacity} msg/s${latency}`, '(reported)', run.capacity > 0]);
   }
@@ -641,8 +668,8 @@ async function stopWorld(world: World): Promise<void> {
   await world.cluster.stop();
 }
 
-async function postlineCapacity(world: World, options: Options, label: string): Promise<Capacity> {
-  const rig = await postlineRig(world, options, label);
+async function postlineCapacity(world: World, options: Options, label: string, server: PostgresServer): Promise<Capacity> {
+  const rig = await postlineRig(world, options, label, server.pid);
   try {
     return await capacity(rig, options);
   } finally {
@@ -664,7 +691,7 @@ async function main(): Promise<void> {
       if (phases.has('fanout') || (phases.has('e2e') && systems.has('postline'))) {
         const opened = await openUserStreams(world, STREAMS_PER_USER);
         if (phases.has('fanout')) results.fanout = await fanout(world, options, opened);
-        if (phases.has('e2e') && systems.has('postline')) results.capacity = [await postlineCapacity(world, options, 'postline')];
+        if (phases.has('e2e') && systems.has('postline')) results.capacity = [await postlineCapacity(world, options, 'postline', server)];
         await Promise.all(world.streamWorkers.map((worker) => worker.call('close')));
       }
       if (phases.has('busy')) results.busy = await busyThreads(world, options);
@@ -679,7 +706,7 @@ async function main(): Promise<void> {
         const scaled = await buildWorld(server, options.scaleInstances, options, config);
         try {
           await openUserStreams(scaled, STREAMS_PER_USER);
-          results.capacity.push(await postlineCapacity(scaled, options, `postline ×${options.scaleInstances}`));
+          results.capacity.push(await postlineCapacity(scaled, options, `postline ×${options.scaleInstances}`, server));
         } finally {
           await stopWorld(scaled);
         }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -16,17 +16,20 @@ export type System = 'postline' | 'naive' | 'socketio';
 /** The Postgres server every system of a run gets a fresh database on. */
 export interface PostgresServer {
   url: string;
+  /** The postmaster's pid, for its CPU; undefined for DATABASE_URL's server. */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
 /** DATABASE_URL's server, or a throwaway embedded cluster with default durability settings. */
 export async function startPostgres(): Promise<PostgresServer> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, pid: undefined, stop: async () => {} };
   const dir = await mkdtemp(path.join(tmpdir(), 'postline-bench-'));
   await chmod(dir, 0o711);
   const embedded = await startEmbeddedPostgres({ dataDir: dir, port: 0, logger, postgresFlags: ['-c', 'max_connections=300'] });
   return {
     url: embedded.url,
+    pid: Number((await readFile(path.join(dir, 'pgdata', 'postmaster.pid'), 'utf8')).split('\n')[0]),
     async stop() {
       await embedded.stop();
       await rm(dir, { recursive: true, force: true });
