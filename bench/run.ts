@@ -35,6 +35,8 @@ const DEFAULTS = {
   /** Broadcast messages per second during the fan-out phase (each reaches every stream). */
   broadcastRate: 10,
   fanoutSeconds: 10,
+  /** How long RSS is watched after the streams opened, for its settled (lowest) value. */
+  rssSettleSeconds: 8,
   /** Concurrent send loops in the durable-sends phase (each over eight users, so no user meets the request limit). */
   senders: 64,
   sendSeconds: 10,
@@ -91,7 +93,7 @@ const sum = <K extends string>(items: Array<Record<K, number>>, key: K) => items
  * a second for `seconds` (the garbage of the openings is collected at V8's pace, and the young
  * generation it grew shrinks only when the process goes quiet).
  */
-async function settledRss(pids: number[], seconds = 8): Promise<number[]> {
+async function settledRss(pids: number[], seconds: number): Promise<number[]> {
   const lowest = pids.map(rssBytes);
   for (let i = 0; i < seconds; i++) {
     await sleep(1000);
@@ -129,7 +131,7 @@ const sumOf = async (workers: Worker[], command: string) =>
 const groupOf = (world: World, userIndex: number) => world.groups[Math.floor(userIndex / GROUP_SIZE)]!.threadId;
 
 /** Open `perUser` streams per user, alternating instances; returns the instances' RSS growth per stream. */
-async function openUserStreams(world: World, perUser: number): Promise<{ streams: number; rssKbPerStream: number[] }> {
+async function openUserStreams(world: World, perUser: number, options: Options): Promise<{ streams: number; rssKbPerStream: number[] }> {
   const rssBefore = world.pids.map(rssBytes);
   const n = world.urls.length;
   const specs = world.users.flatMap((user, u) =>
@@ -137,7 +139,7 @@ async function openUserStreams(world: World, perUser: number): Promise<{ streams
   );
   log(`opening ${specs.length} SSE streams`);
   await openStreams(world.streamWorkers, specs);
-  const rssAfter = await settledRss(world.pids);
+  const rssAfter = await settledRss(world.pids, options.rssSettleSeconds);
   return {
     streams: specs.length,
     rssKbPerStream: world.pids.map((_, i) => (rssAfter[i]! - rssBefore[i]!) / (specs.length / world.pids.length) / 1024),
@@ -197,7 +199,7 @@ async function fanout(world: World, options: Options, opened: { streams: number;
   const baselineRssBefore = rssBytes(baseline.pid);
   const baselineStreams = Worker.start('workers/sse-clients.ts');
   await baselineStreams.call('open', { streams: Array.from({ length: opened.streams }, () => ({ url: `http://127.0.0.1:${port}/` })) });
-  const [baselineRssAfter] = await settledRss([baseline.pid]);
+  const [baselineRssAfter] = await settledRss([baseline.pid], options.rssSettleSeconds);
   const baselineRssPerStream = (baselineRssAfter! - baselineRssBefore) / opened.streams;
   const baselineCpuBefore = totalCpu([baseline.pid]);
   const baselineFramesBefore = await baselineStreams.call<number>('frames');
@@ -689,7 +691,7 @@ async function main(): Promise<void> {
     const world = await buildWorld(server, 2, options, config);
     try {
       if (phases.has('fanout') || (phases.has('e2e') && systems.has('postline'))) {
-        const opened = await openUserStreams(world, STREAMS_PER_USER);
+        const opened = await openUserStreams(world, STREAMS_PER_USER, options);
         if (phases.has('fanout')) results.fanout = await fanout(world, options, opened);
         if (phases.has('e2e') && systems.has('postline')) results.capacity = [await postlineCapacity(world, options, 'postline', server)];
         await Promise.all(world.streamWorkers.map((worker) => worker.call('close')));
@@ -705,7 +707,7 @@ async function main(): Promise<void> {
       if (systems.has('postline') && options.scaleInstances > 0) {
         const scaled = await buildWorld(server, options.scaleInstances, options, config);
         try {
-          await openUserStreams(scaled, STREAMS_PER_USER);
+          await openUserStreams(scaled, STREAMS_PER_USER, options);
           results.capacity.push(await postlineCapacity(scaled, options, `postline ×${options.scaleInstances}`, server));
         } finally {
           await stopWorld(scaled);
