@@ -88,6 +88,32 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 const sum = <K extends string>(items: Array<Record<K, number>>, key: K) => items.reduce((total, item) => total + item[key], 0);
 
+/** CPU over a stretch of time, in cores: the instances, Postgres, the load generators, and the whole machine (other users' work included). */
+export interface Cores {
+  server: number;
+  postgres: number | undefined;
+  load: number;
+  machine: number;
+}
+
+/** Start watching CPU; the returned function tells the cores used since. */
+function watchCores(serverPids: number[], postgresPid: number | undefined, loadPids: number[]): () => Cores {
+  const before = { server: totalCpu(serverPids), postgres: postgresPid === undefined ? 0 : treeCpu(postgresPid), load: totalCpu(loadPids), machine: machineBusy() };
+  const startedAt = performance.now();
+  return () => {
+    const seconds = (performance.now() - startedAt) / 1000;
+    return {
+      server: (totalCpu(serverPids) - before.server) / seconds,
+      postgres: postgresPid === undefined ? undefined : (treeCpu(postgresPid) - before.postgres) / seconds,
+      load: (totalCpu(loadPids) - before.load) / seconds,
+      machine: (machineBusy() - before.machine) / seconds,
+    };
+  };
+}
+
+const describeCores = (cores: Cores) =>
+  `cores: ${cores.server.toFixed(2)} server, ${cores.postgres?.toFixed(2) ?? '?'} Postgres, ${cores.load.toFixed(2)} load generators, ${cores.machine.toFixed(2)} machine`;
+
 /**
  * RSS of each process once it has settled after opening connections: the lowest of one sample
  * a second for `seconds` (the garbage of the openings is collected at V8's pace, and the young
@@ -116,6 +142,7 @@ interface World {
   cluster: Cluster;
   urls: string[];
   pids: number[];
+  postgresPid: number | undefined;
   users: BenchUser[];
   groups: Array<{ threadId: string; members: BenchUser[] }>;
   streamWorkers: Worker[];
@@ -245,11 +272,8 @@ interface Step {
   duplicated: number;
   /** Every receiver had every message before the step's deadline. */
   complete: boolean;
-  /** CPU over the step, in cores: the instances, Postgres, the load generators, the whole machine (other users' work included). */
-  serverCores: number;
-  postgresCores: number | undefined;
-  loadCores: number;
-  machineCores: number;
+  /** CPU over the step and its drain. */
+  cores: Cores;
   ok: boolean;
 }
 
@@ -283,19 +307,13 @@ async function capacity(rig: CapacityRig, options: Options) {
 
   const step = async (rate: number): Promise<Step> => {
     await Promise.all(receivers.map((worker) => worker.call('resetLatency')));
-    const loadPids = [...receivers, sender].map((worker) => worker.pid);
-    const before = { server: totalCpu(rig.pids), postgres: rig.postgresPid && treeCpu(rig.postgresPid), load: totalCpu(loadPids), machine: machineBusy() };
-    const startedAt = performance.now();
+    const coresSince = watchCores(rig.pids, rig.postgresPid, [...receivers, sender].map((worker) => worker.pid));
     const outcome = await sender.call<{ acked: Record<string, number[]>; failed: number; latency: string }>('rate', { targets: rig.targets, perSecond: rate, durationMs: options.e2eStepSeconds * 1000 });
     for (const [threadId, ids] of Object.entries(outcome.acked)) (expected[threadId] ??= []).push(...ids);
     await Promise.all(receivers.map((worker) => worker.call('expect', { expected })));
     // A step that cannot deliver within a few seconds is over capacity; let it drain fully before the next.
     const complete = await waitUntil(allComplete, 5000);
-    const seconds = (performance.now() - startedAt) / 1000;
-    const serverCores = (totalCpu(rig.pids) - before.server) / seconds;
-    const postgresCores = rig.postgresPid ? (treeCpu(rig.postgresPid) - (before.postgres as number)) / seconds : undefined;
-    const loadCores = (totalCpu(loadPids) - before.load) / seconds;
-    const machineCores = (machineBusy() - before.machine) / seconds;
+    const cores = coresSince();
     if (!complete) await waitUntil(allComplete, 60_000);
     const streamed = await Promise.all(rig.streamWorkers.map((w) => w.call<{ lost: number; duplicated: number; latency: string }>('verify')));
     const polled = rig.pollers ? [await rig.pollers.call<{ lost: number; duplicated: number; latency: string }>('verify')] : [];
@@ -310,13 +328,10 @@ async function capacity(rig: CapacityRig, options: Options) {
       lost: sum(everyone, 'lost'),
       duplicated: sum(everyone, 'duplicated'),
       complete,
-      serverCores,
-      postgresCores,
-      loadCores,
-      machineCores,
+      cores,
     };
     const ok = complete && result.failedSends === 0 && result.lost === 0 && result.duplicated === 0 && result.sse.p99 <= options.e2eP99Ms;
-    log(`  ${rig.label}, ${rate} msg/s: stream p99 ${result.sse.p99} ms${result.poll ? `, long-poll p99 ${result.poll.p99} ms` : ''}, send p99 ${result.send.p99} ms, lost ${result.lost}, dup ${result.duplicated}; cores: server ${serverCores.toFixed(2)}, Postgres ${postgresCores?.toFixed(2) ?? '?'}, load ${loadCores.toFixed(2)}, machine ${machineCores.toFixed(2)} → ${ok ? 'holds' : 'over'}`);
+    log(`  ${rig.label}, ${rate} msg/s: stream p99 ${result.sse.p99} ms${result.poll ? `, long-poll p99 ${result.poll.p99} ms` : ''}, send p99 ${result.send.p99} ms, lost ${result.lost}, dup ${result.duplicated}; ${describeCores(cores)} → ${ok ? 'holds' : 'over'}`);
     return { ...result, ok };
   };
 
@@ -369,7 +384,7 @@ async function capacity(rig: CapacityRig, options: Options) {
 type Capacity = Awaited<ReturnType<typeof capacity>>;
 
 /** postline's rig: the world's streams (already open), plus `options.pollers` long-pollers. */
-async function postlineRig(world: World, options: Options, label: string, postgresPid: number | undefined): Promise<CapacityRig> {
+async function postlineRig(world: World, options: Options, label: string): Promise<CapacityRig> {
   const [a] = world.urls;
   const pollerUsers = world.users.slice(0, options.pollers);
   const pollers = Worker.start('workers/pollers.ts');
@@ -382,7 +397,7 @@ async function postlineRig(world: World, options: Options, label: string, postgr
     label,
     instances: n,
     pids: world.pids,
-    postgresPid,
+    postgresPid: world.postgresPid,
     targets: world.groups.map((group, i) => ({ url: world.urls[i % n]!, token: group.members[0]!.token, threadId: group.threadId })),
     streamWorkers: world.streamWorkers,
     streams: world.users.length * STREAMS_PER_USER,
@@ -502,11 +517,13 @@ async function durableSends(world: World, options: Options) {
   await streams.call('track', { on: true });
   log(`${options.senders} concurrent send loops for ${options.sendSeconds} s`);
   const worker = Worker.start('workers/senders.ts');
+  const sendCores = watchCores(world.pids, world.postgresPid, [worker.pid, streams.pid]);
   const outcome = await worker.call<{ acked: Record<string, number[]>; failed: number; latency: string }>('concurrency', {
     targets: writers.map((writer, i) => ({ url: world.urls[i % 2], token: writer.token, threadId: threads[i % options.senders] })),
     concurrency: options.senders,
     durationMs: options.sendSeconds * 1000,
   });
+  const cores = sendCores();
   worker.stop();
   const acked = Object.values(outcome.acked).flat();
   // The listener is in every sender's thread: its stream must get every acknowledged message once.
@@ -516,26 +533,37 @@ async function durableSends(world: World, options: Options) {
   streams.stop();
   const db = new pg.Client({ connectionString: world.cluster.databaseUrl });
   await db.connect();
-  const { rows } = await db.query<{ stored: number }>('SELECT count(*)::int AS stored FROM messages WHERE id = ANY ($1::bigint[])', [acked]);
+  // Group commit: how many transactions carried the acknowledged sends (rows of one transaction share its xmin).
+  const { rows } = await db.query<{ stored: number; transactions: number }>(
+    'SELECT count(*)::int AS stored, count(DISTINCT xmin::text)::int AS transactions FROM messages WHERE id = ANY ($1::bigint[])',
+    [acked],
+  );
 
   log(`baseline: raw INSERT + pg_notify per transaction, ${options.senders} clients`);
   const baseline = Worker.start('baselines/pg-insert-notify.ts');
+  const baselineCores = watchCores([], world.postgresPid, [baseline.pid]);
   const committed = await baseline.call<number>('run', {
     databaseUrl: world.cluster.databaseUrl,
     concurrency: options.senders,
     durationMs: options.sendSeconds * 1000,
   });
+  const baselineCoresUsed = baselineCores();
   baseline.stop();
   await db.end();
   const perSecond = acked.length / options.sendSeconds;
   const baselinePerSecond = committed / options.sendSeconds;
+  log(`  postline ${describeCores(cores)}; baseline ${describeCores(baselineCoresUsed)}`);
   return {
     acknowledged: acked.length,
     failed: outcome.failed,
+    cores,
+    baselineCores: baselineCoresUsed,
     acknowledgedPerSecond: perSecond,
     baselinePerSecond,
     ratio: perSecond / baselinePerSecond,
     storedOfAcknowledged: rows[0]!.stored,
+    /** Transactions (so commits, fsyncs and NOTIFY queue locks) per second that carried them; the baseline takes one per send. */
+    commitsPerSecond: rows[0]!.transactions / options.sendSeconds,
     lostFromDatabase: acked.length - rows[0]!.stored,
     lostOnStream: delivery.lost,
     duplicatedOnStream: delivery.duplicated,
@@ -603,8 +631,7 @@ function verdicts(results: Results) {
   const find = (label: string) => runs.find((run) => run.system === label);
   for (const run of runs) {
     const at = run.atCapacity;
-    const cores = at ? `cores: ${at.serverCores.toFixed(2)} server, ${at.postgresCores?.toFixed(2) ?? '?'} Postgres, ${at.loadCores.toFixed(2)} load generators, ${at.machineCores.toFixed(2)} machine` : '';
-    const latency = at ? ` (stream p50/p99 ${at.sse.p50}/${at.sse.p99} ms${at.poll ? `, long-poll ${at.poll.p50}/${at.poll.p99} ms` : ''}; ${cores})` : '';
+    const latency = at ? ` (stream p50/p99 ${at.sse.p50}/${at.sse.p99} ms${at.poll ? `, long-poll ${at.poll.p50}/${at.poll.p99} ms` : ''}; ${describeCores(at.cores)})` : '';
     const load = `${run.streams} ${run.system === 'socketio' ? 'polling sockets' : 'streams'}${run.pollers ? ` + ${run.pollers} long-pollers` : ''}`;
     rows.push([`capacity, ${run.system} on ${run.instances} (${load})`, `${run.capacity} msg/s${latency}`, '(reported)', run.capacity > 0]);
   }
@@ -636,7 +663,7 @@ function verdicts(results: Results) {
   }
   const s = results.sends;
   if (s) {
-    rows.push(['durable sends vs INSERT+NOTIFY per tx', `${s.ratio.toFixed(2)}× (${s.acknowledgedPerSecond.toFixed(0)}/s vs ${s.baselinePerSecond.toFixed(0)}/s)`, '≥ 2×', s.ratio >= 2]);
+    rows.push(['durable sends vs INSERT+NOTIFY per tx', `${s.ratio.toFixed(2)}× (${s.acknowledgedPerSecond.toFixed(0)}/s in ${s.commitsPerSecond.toFixed(0)} commits/s vs ${s.baselinePerSecond.toFixed(0)}/s; ${describeCores(s.cores)} vs ${describeCores(s.baselineCores)})`, '≥ 2×', s.ratio >= 2]);
     rows.push(['durable sends lost / duplicated', `${s.lostFromDatabase + s.lostOnStream} / ${s.duplicatedOnStream}`, '0 / 0', s.lostFromDatabase + s.lostOnStream + s.duplicatedOnStream === 0]);
   }
   const p = results.poll;
@@ -651,6 +678,7 @@ async function buildWorld(server: PostgresServer, count: number, options: Option
     cluster,
     urls: cluster.instances.map((instance) => instance.url),
     pids: cluster.instances.map((instance) => instance.pid),
+    postgresPid: server.pid,
     users: [],
     groups: [],
     streamWorkers: [Worker.start('workers/sse-clients.ts'), Worker.start('workers/sse-clients.ts')],
@@ -670,8 +698,8 @@ async function stopWorld(world: World): Promise<void> {
   await world.cluster.stop();
 }
 
-async function postlineCapacity(world: World, options: Options, label: string, server: PostgresServer): Promise<Capacity> {
-  const rig = await postlineRig(world, options, label, server.pid);
+async function postlineCapacity(world: World, options: Options, label: string): Promise<Capacity> {
+  const rig = await postlineRig(world, options, label);
   try {
     return await capacity(rig, options);
   } finally {
@@ -693,7 +721,7 @@ async function main(): Promise<void> {
       if (phases.has('fanout') || (phases.has('e2e') && systems.has('postline'))) {
         const opened = await openUserStreams(world, STREAMS_PER_USER, options);
         if (phases.has('fanout')) results.fanout = await fanout(world, options, opened);
-        if (phases.has('e2e') && systems.has('postline')) results.capacity = [await postlineCapacity(world, options, 'postline', server)];
+        if (phases.has('e2e') && systems.has('postline')) results.capacity = [await postlineCapacity(world, options, 'postline')];
         await Promise.all(world.streamWorkers.map((worker) => worker.call('close')));
       }
       if (phases.has('busy')) results.busy = await busyThreads(world, options);
@@ -708,7 +736,7 @@ async function main(): Promise<void> {
         const scaled = await buildWorld(server, options.scaleInstances, options, config);
         try {
           await openUserStreams(scaled, STREAMS_PER_USER, options);
-          results.capacity.push(await postlineCapacity(scaled, options, `postline ×${options.scaleInstances}`, server));
+          results.capacity.push(await postlineCapacity(scaled, options, `postline ×${options.scaleInstances}`));
         } finally {
           await stopWorld(scaled);
         }
