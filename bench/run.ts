@@ -40,8 +40,11 @@ const DEFAULTS = {
   /** Broadcast messages per second during the fan-out phase (each reaches every stream). */
   broadcastRate: 10,
   fanoutSeconds: 10,
-  /** How long RSS is watched after the streams opened, for its settled (lowest) value. */
-  rssSettleSeconds: 8,
+  /**
+   * How long the instances settle after many streams opened (RSS is watched meanwhile, for its
+   * lowest value) or closed (their users go offline after the presence grace of 5 s).
+   */
+  settleSeconds: 8,
   /** Concurrent send loops in the durable-sends phase (each over eight users, so no user meets the request limit). */
   senders: 64,
   sendSeconds: 10,
@@ -171,7 +174,7 @@ async function openUserStreams(world: World, perUser: number, options: Options):
   );
   log(`opening ${specs.length} SSE streams`);
   await openStreams(world.streamWorkers, specs);
-  const rssAfter = await settledRss(world.pids, options.rssSettleSeconds);
+  const rssAfter = await settledRss(world.pids, options.settleSeconds);
   return {
     streams: specs.length,
     rssKbPerStream: world.pids.map((_, i) => (rssAfter[i]! - rssBefore[i]!) / (specs.length / world.pids.length) / 1024),
@@ -231,7 +234,7 @@ async function fanout(world: World, options: Options, opened: { streams: number;
   const baselineRssBefore = rssBytes(baseline.pid);
   const baselineStreams = Worker.start('workers/sse-clients.ts');
   await baselineStreams.call('open', { streams: Array.from({ length: opened.streams }, () => ({ url: `http://127.0.0.1:${port}/` })) });
-  const [baselineRssAfter] = await settledRss([baseline.pid], options.rssSettleSeconds);
+  const [baselineRssAfter] = await settledRss([baseline.pid], options.settleSeconds);
   const baselineRssPerStream = (baselineRssAfter! - baselineRssBefore) / opened.streams;
   const baselineCpuBefore = totalCpu([baseline.pid]);
   const baselineFramesBefore = await baselineStreams.call<number>('frames');
@@ -739,7 +742,7 @@ async function search(server: PostgresServer, spec: Search, options: Options, co
   if (spec.system === 'postline') {
     const world = await buildWorld(server, spec.instances, options, config);
     try {
-      await openUserStreams(world, STREAMS_PER_USER, { ...options, rssSettleSeconds: 0 });
+      await openUserStreams(world, STREAMS_PER_USER, { ...options, settleSeconds: 0 });
       const rig = await postlineRig(world, spec.label, spec.pollers);
       try {
         return await capacity(rig, options);
@@ -795,7 +798,7 @@ async function main(): Promise<void> {
           results.fanout = await fanout(world, options, await openUserStreams(world, STREAMS_PER_USER, options));
           await Promise.all(world.streamWorkers.map((worker) => worker.call('close')));
           // The departures go offline after the presence grace (5 s): not in the next phase's CPU.
-          await sleep(options.rssSettleSeconds > 0 ? 7000 : 0);
+          await sleep(options.settleSeconds * 1000);
         }
         if (phases.has('busy')) results.busy = await busyThreads(world, options);
         if (phases.has('sends')) results.sends = await durableSends(world, options);

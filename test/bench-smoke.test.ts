@@ -17,7 +17,7 @@ test('npm run bench completes with tiny sizes and writes its results', async () 
       process.execPath,
       [
         '--import', 'tsx', 'bench/run.ts',
-        '--streams=40', '--broadcastRate=5', '--fanoutSeconds=1', '--rssSettleSeconds=0', '--senders=4', '--sendSeconds=1', '--pollers=4',
+        '--streams=40', '--broadcastRate=5', '--fanoutSeconds=1', '--settleSeconds=0', '--senders=4', '--sendSeconds=1', '--pollers=4',
         '--e2eStepSeconds=1', '--e2eStartRate=10', '--e2eMaxRate=10', '--scaleInstances=3', '--rounds=1', '--busyRate=10', '--busySeconds=1',
         '--pollSeconds=1', '--pollConnections=4', `--out=${out}`,
       ],
