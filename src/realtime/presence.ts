@@ -52,6 +52,11 @@ export class PresenceTracker {
     this.timer.unref();
   }
 
+  /** Changes waiting behind the write in progress (tests watch it). */
+  get queuedChanges(): number {
+    return this.changes.length;
+  }
+
   /** A stream opened or a poll arrived. */
   acquire(userId: string): void {
     const user = this.users.get(userId);
