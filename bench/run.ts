@@ -102,6 +102,8 @@ export interface Cores {
   postgres: number | undefined;
   load: number;
   machine: number;
+  /** Over how long. */
+  seconds: number;
 }
 
 /** Start watching CPU; the returned function tells the cores used since. */
@@ -115,6 +117,7 @@ function watchCores(serverPids: number[], postgresPid: number | undefined, loadP
       postgres: postgresPid === undefined ? undefined : (treeCpu(postgresPid) - before.postgres) / seconds,
       load: (totalCpu(loadPids) - before.load) / seconds,
       machine: (machineBusy() - before.machine) / seconds,
+      seconds,
     };
   };
 }
@@ -377,9 +380,17 @@ async function capacity(rig: CapacityRig, options: Options) {
     ...(await Promise.all(rig.streamWorkers.map((w) => w.call<{ lost: number; duplicated: number }>('verify')))),
     ...(rig.pollers ? [await rig.pollers.call<{ lost: number; duplicated: number }>('stop')] : []),
   ];
+  // Server and Postgres CPU per message over the steps that delivered everything: what a message
+  // costs, which neighbours on this shared machine disturb far less than they disturb latency.
+  const perMessage = steps
+    .filter((step) => step.complete && step.achievedRate > 0)
+    .map((step) => ((step.cores.server + (step.cores.postgres ?? 0)) * step.cores.seconds * 1000) / (step.achievedRate * options.e2eStepSeconds))
+    .sort((a, b) => a - b);
   return {
     system: rig.label,
     instances: rig.instances,
+    /** Median over the steps, in ms of CPU (instances and Postgres) per message sent. */
+    cpuMsPerMessage: perMessage[Math.floor(perMessage.length / 2)] ?? 0,
     streams: rig.streams,
     pollers: rig.pollerCount,
     capacity: good?.rate ?? 0,
@@ -656,6 +667,16 @@ function verdicts(results: Results) {
     const shown = `${peer.capacity ? `${value.toFixed(2)}×` : 'peer held no rate'} (${ours.capacity} vs ${peer.capacity} msg/s)`;
     rows.push([name, shown, target === undefined ? '(reported)' : `≥ ${target}×`, target === undefined || value >= target]);
   };
+  for (const run of runs) {
+    rows.push([`CPU per message: ${run.system}`, `${run.cpuMsPerMessage.toFixed(2)} ms (instances + Postgres, median of the search's steps; one message reaches ${STREAMS_PER_USER * GROUP_SIZE} ${run.system === 'socketio' ? 'sockets' : 'streams'}${run.pollers ? ` and ${GROUP_SIZE} long-pollers` : ''})`, '(reported)', true]);
+  }
+  const cheaper = (ours: Capacity | undefined, label: string, name: string) => {
+    const peer = find(label);
+    if (ours && peer && ours.cpuMsPerMessage > 0) rows.push([name, `${(peer.cpuMsPerMessage / ours.cpuMsPerMessage).toFixed(2)}× less CPU per message (${ours.cpuMsPerMessage.toFixed(2)} vs ${peer.cpuMsPerMessage.toFixed(2)} ms)`, '(reported)', true]);
+  };
+  cheaper(postline, 'naive', 'CPU per message vs naive (postline with its long-pollers)');
+  cheaper(find('postline, streams only'), 'naive', 'CPU per message vs naive, like for like (streams only)');
+  cheaper(postline, 'socketio', 'CPU per message vs Socket.IO polling');
   ratio(postline, 'naive', 'capacity vs the naive peer (postline with its long-pollers)', 3);
   ratio(find('postline, streams only'), 'naive', 'capacity vs the naive peer, like for like (streams only)', undefined);
   ratio(postline, 'socketio', 'capacity vs Socket.IO polling', 5);
@@ -779,7 +800,14 @@ async function capacities(server: PostgresServer, options: Options, config: Reco
   return searches.map((spec) => {
     const rounds = runs.get(spec.label)!;
     const best = rounds.reduce((a, b) => (b.capacity > a.capacity ? b : a));
-    return { ...best, rounds: rounds.map((run) => run.capacity), lost: sum(rounds, 'lost'), duplicated: sum(rounds, 'duplicated') };
+    const costs = rounds.map((run) => run.cpuMsPerMessage).sort((a, b) => a - b);
+    return {
+      ...best,
+      rounds: rounds.map((run) => run.capacity),
+      cpuMsPerMessage: costs[Math.floor((costs.length - 1) / 2)]!,
+      lost: sum(rounds, 'lost'),
+      duplicated: sum(rounds, 'duplicated'),
+    };
   });
 }
 
