@@ -4,7 +4,7 @@ import * as vegaLite from 'vega-lite';
 type Percentiles = { p50: number; p90: number; p99: number; max: number };
 
 interface ChartInput {
-  capacity?: Array<{ system: string; capacity: number; atCapacity?: { sse: Percentiles; poll: Percentiles | undefined } | undefined }>;
+  capacity?: Array<{ system: string; capacity: number; cpuMsPerMessage: number; atCapacity?: { sse: Percentiles; poll: Percentiles | undefined } | undefined }>;
   busy?: { poll: { cpuMicrosPerDelivery: number }; sse: { cpuMicrosPerDelivery: number } };
   sends?: { acknowledgedPerSecond: number; baselinePerSecond: number };
   poll?: { requestsPerSecond: number; baselineRequestsPerSecond: number };
@@ -17,7 +17,7 @@ interface ChartInput {
  */
 export async function renderChart(results: ChartInput): Promise<string> {
   const runs = results.capacity ?? [];
-  const capacities = runs.map((run) => ({ system: run.system, rate: run.capacity }));
+  const capacities = runs.map((run) => ({ system: run.system, rate: run.capacity, cpu: run.cpuMsPerMessage }));
   const latency = runs.flatMap((run) => {
     const at = run.atCapacity;
     if (!at) return [];
@@ -43,6 +43,17 @@ export async function renderChart(results: ChartInput): Promise<string> {
         encoding: {
           x: { field: 'system', type: 'nominal', sort: null, title: null },
           y: { field: 'rate', type: 'quantitative', title: 'msg/s' },
+          color: { field: 'system', type: 'nominal', title: null, legend: null },
+        },
+      },
+      {
+        title: 'CPU per message (ms, instances + Postgres)',
+        data: { values: capacities },
+        mark: 'bar',
+        width: 160,
+        encoding: {
+          x: { field: 'system', type: 'nominal', sort: null, title: null },
+          y: { field: 'cpu', type: 'quantitative', title: 'ms' },
           color: { field: 'system', type: 'nominal', title: null, legend: null },
         },
       },
