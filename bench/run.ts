@@ -369,6 +369,12 @@ async function capacity(rig: CapacityRig, options: Options) {
     }
     good = result;
   }
+  // Over already at the start: halve (a few times) to find a rate that holds.
+  for (let rate = Math.floor(options.e2eStartRate / 2); !good && bad && rate >= 2 && options.e2eStartRate / rate <= 8; rate = Math.floor(rate / 2)) {
+    const result = await tryRate(rate);
+    if (result.ok) good = result;
+    else bad = result;
+  }
   for (let i = 0; i < 3 && good && bad && bad.rate - good.rate > good.rate / 8; i++) {
     const result = await tryRate(Math.round((good.rate + bad.rate) / 2));
     if (result.ok) good = result;
@@ -433,7 +439,8 @@ async function postlineRig(world: World, label: string, pollerCount: number): Pr
  * A peer's rig on its own two processes: the same users, threads of ten and streams per user as
  * postline's world (SSE streams for naive, polling sockets for Socket.IO), seeded in its tables.
  */
-async function peerRig(server: PostgresServer, system: Exclude<System, 'postline'>, userCount: number) {
+async function peerRig(server: PostgresServer, system: Exclude<System, 'postline'>, options: Options) {
+  const userCount = userCountOf(options);
   const cluster = await startCluster(server, 2, { system });
   const urls = cluster.instances.map((instance) => instance.url);
   const { users, threadIds } = await seedPeer(cluster.databaseUrl, userCount, GROUP_SIZE);
@@ -449,7 +456,7 @@ async function peerRig(server: PostgresServer, system: Exclude<System, 'postline
   log(`${system}: opening ${specs.length} ${system === 'naive' ? 'SSE streams' : 'polling sockets'}`);
   await openStreams(streamWorkers, specs);
   await Promise.all(streamWorkers.map((w) => w.call('track', { on: true })));
-  await sleep(1000);
+  await sleep(Math.max(1, options.settleSeconds) * 1000);
   const rig: CapacityRig = {
     label: system,
     instances: 2,
@@ -763,7 +770,7 @@ async function search(server: PostgresServer, spec: Search, options: Options, co
   if (spec.system === 'postline') {
     const world = await buildWorld(server, spec.instances, options, config);
     try {
-      await openUserStreams(world, STREAMS_PER_USER, { ...options, settleSeconds: 0 });
+      await openUserStreams(world, STREAMS_PER_USER, options); // and let the arrivals settle
       const rig = await postlineRig(world, spec.label, spec.pollers);
       try {
         return await capacity(rig, options);
@@ -774,7 +781,7 @@ async function search(server: PostgresServer, spec: Search, options: Options, co
       await stopWorld(world);
     }
   }
-  const { rig, stop } = await peerRig(server, spec.system, userCountOf(options));
+  const { rig, stop } = await peerRig(server, spec.system, options);
   try {
     return await capacity(rig, options);
   } finally {
