@@ -30,57 +30,53 @@ export async function renderChart(results: ChartInput): Promise<string> {
     ...(results.fanout ? [{ figure: 'CPU µs / delivery', who: 'postline', value: results.fanout.cpuMicrosPerDelivery }, { figure: 'CPU µs / delivery', who: 'baseline', value: results.fanout.baselineCpuMicrosPerDelivery }] : []),
     ...(results.busy ? [{ figure: 'busy threads: µs / delivery', who: 'long-poll', value: results.busy.poll.cpuMicrosPerDelivery }, { figure: 'busy threads: µs / delivery', who: 'SSE', value: results.busy.sse.cpuMicrosPerDelivery }] : []),
   ];
+  const perSystem = (title: string, field: string, unit: string) => ({
+    title,
+    data: { values: capacities },
+    mark: 'bar' as const,
+    width: 170,
+    encoding: {
+      x: { field: 'system', type: 'nominal' as const, sort: null, title: null },
+      y: { field, type: 'quantitative' as const, title: unit },
+      color: { field: 'system', type: 'nominal' as const, title: null, legend: null },
+    },
+  });
   const spec: vegaLite.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: 'postline benchmark (baselines measured in the same run)',
+    title: 'postline benchmark (peers and baselines measured in the same run)',
     resolve: { scale: { color: 'independent' } },
-    hconcat: [
+    vconcat: [
       {
-        title: 'capacity (msg/s at stream p99 ≤ 50 ms)',
-        data: { values: capacities },
-        mark: 'bar',
-        width: 160,
-        encoding: {
-          x: { field: 'system', type: 'nominal', sort: null, title: null },
-          y: { field: 'rate', type: 'quantitative', title: 'msg/s' },
-          color: { field: 'system', type: 'nominal', title: null, legend: null },
-        },
-      },
-      {
-        title: 'CPU per message (ms, instances + Postgres)',
-        data: { values: capacities },
-        mark: 'bar',
-        width: 160,
-        encoding: {
-          x: { field: 'system', type: 'nominal', sort: null, title: null },
-          y: { field: 'cpu', type: 'quantitative', title: 'ms' },
-          color: { field: 'system', type: 'nominal', title: null, legend: null },
-        },
-      },
-      {
-        title: 'POST→delivery at each system’s capacity (ms)',
-        data: { values: latency },
-        mark: 'bar',
-        width: 320,
-        encoding: {
-          x: { field: 'percentile', type: 'nominal', sort: ['p50', 'p90', 'p99', 'max'], title: null },
-          xOffset: { field: 'path', sort: null },
-          y: { field: 'ms', type: 'quantitative', title: 'ms', scale: { type: 'symlog' } },
-          color: { field: 'path', type: 'nominal', title: null, sort: null },
-        },
+        resolve: { scale: { color: 'independent' } },
+        hconcat: [
+          perSystem('capacity (msg/s at stream p99 ≤ 50 ms)', 'rate', 'msg/s'),
+          perSystem('CPU per message (ms, instances + Postgres)', 'cpu', 'ms'),
+          {
+            title: 'POST→delivery at each system’s capacity (ms)',
+            data: { values: latency },
+            mark: 'bar',
+            width: 320,
+            encoding: {
+              x: { field: 'percentile', type: 'nominal', sort: ['p50', 'p90', 'p99', 'max'], title: null },
+              xOffset: { field: 'path', sort: null },
+              y: { field: 'ms', type: 'quantitative', title: 'ms', scale: { type: 'symlog' } },
+              color: { field: 'path', type: 'nominal', title: null, sort: null, legend: { labelLimit: 240 } },
+            },
+          },
+        ],
       },
       {
         title: 'postline vs baseline',
         data: { values: versus },
         mark: 'bar',
-        width: 120,
+        width: 100,
         encoding: {
           column: { field: 'figure', type: 'nominal', title: null },
           x: { field: 'who', type: 'nominal', title: null },
           y: { field: 'value', type: 'quantitative', title: null },
           color: { field: 'who', type: 'nominal', title: null, scale: { domain: ['baseline', 'postline', 'SSE', 'long-poll'], range: ['#999999', '#2ca02c', '#1f77b4', '#ff7f0e'] } },
         },
-        resolve: { scale: { y: 'independent' } },
+        resolve: { scale: { x: 'independent', y: 'independent' } },
       },
     ],
   };
