@@ -35,6 +35,12 @@ const DEFAULTS = {
   scaleInstances: 4,
   /** Capacity searches per system, in turns (the order reversed every other round); the best counts. */
   rounds: 2,
+  /**
+   * Postgres' synchronous_commit for the capacity searches' databases (every system alike): `on`
+   * waits for each commit's WAL flush, as the other phases do; `off` takes the shared disk's
+   * stalls out of POST→delivery.
+   */
+  e2eSynchronousCommit: 'on',
   /** Idle SSE streams held open (split over both instances), ten per user. */
   streams: 5000,
   /** Broadcast messages per second during the fan-out phase (each reaches every stream). */
@@ -441,7 +447,7 @@ async function postlineRig(world: World, label: string, pollerCount: number): Pr
  */
 async function peerRig(server: PostgresServer, system: Exclude<System, 'postline'>, options: Options) {
   const userCount = userCountOf(options);
-  const cluster = await startCluster(server, 2, { system });
+  const cluster = await startCluster(server, 2, { system, synchronousCommit: synchronousCommitOf(options) });
   const urls = cluster.instances.map((instance) => instance.url);
   const { users, threadIds } = await seedPeer(cluster.databaseUrl, userCount, GROUP_SIZE);
   const worker = system === 'naive' ? 'workers/sse-clients.ts' : 'workers/socketio-clients.ts';
@@ -719,12 +725,17 @@ function verdicts(results: Results) {
   return rows;
 }
 
+function synchronousCommitOf(options: Options): 'on' | 'off' {
+  if (options.e2eSynchronousCommit !== 'on' && options.e2eSynchronousCommit !== 'off') throw new Error('--e2eSynchronousCommit is on or off');
+  return options.e2eSynchronousCommit;
+}
+
 /** Users of every world: ten streams each, and enough for the long-pollers. */
 const userCountOf = (options: Options) => Math.max(GROUP_SIZE, Math.ceil(options.streams / STREAMS_PER_USER), options.pollers);
 
 /** postline on `count` instances of a fresh database, with the users and threads of ten every phase uses. */
-async function buildWorld(server: PostgresServer, count: number, options: Options, config: Record<string, string>): Promise<World> {
-  const cluster = await startCluster(server, count, { env: config });
+async function buildWorld(server: PostgresServer, count: number, options: Options, config: Record<string, string>, synchronousCommit?: 'on' | 'off'): Promise<World> {
+  const cluster = await startCluster(server, count, { env: config, ...(synchronousCommit && { synchronousCommit }) });
   const world: World = {
     cluster,
     urls: cluster.instances.map((instance) => instance.url),
@@ -773,7 +784,7 @@ function searchesOf(options: Options): Search[] {
 /** Set up a system on a fresh database (users, threads, streams or sockets), search its capacity, tear it down. */
 async function search(server: PostgresServer, spec: Search, options: Options, config: Record<string, string>): Promise<Capacity> {
   if (spec.system === 'postline') {
-    const world = await buildWorld(server, spec.instances, options, config);
+    const world = await buildWorld(server, spec.instances, options, config, synchronousCommitOf(options));
     try {
       await openUserStreams(world, STREAMS_PER_USER, options); // and let the arrivals settle
       const rig = await postlineRig(world, spec.label, spec.pollers);

@@ -55,13 +55,18 @@ const PROGRAMS: Record<System, string> = { postline: 'src/main.ts', naive: 'benc
  * written to a file by the process itself), unless `env` (from --config) says otherwise; its
  * migrations are applied first. The peers' tables are made by their seeding (bench/peers/store.ts).
  */
-export async function startCluster(server: PostgresServer, count: number, options: { system?: System; env?: Record<string, string> } = {}): Promise<Cluster> {
+export async function startCluster(
+  server: PostgresServer,
+  count: number,
+  options: { system?: System; env?: Record<string, string>; synchronousCommit?: 'on' | 'off' } = {},
+): Promise<Cluster> {
   const system = options.system ?? 'postline';
   const logDir = await mkdtemp(path.join(tmpdir(), 'postline-bench-logs-'));
   const database = `postline_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${database}`);
+  if (options.synchronousCommit) await admin.query(`ALTER DATABASE ${database} SET synchronous_commit = ${options.synchronousCommit}`);
   await admin.end();
   const url = new URL(server.url);
   url.pathname = `/${database}`;

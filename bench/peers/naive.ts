@@ -11,12 +11,11 @@
  * contract's envelope), `GET /healthz`. Settings: DATABASE_URL, PORT, HOST (the bench seeds
  * the tables first: bench/peers/store.ts).
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import { createChannel, createSession, type Channel } from 'better-sse';
 import pg from 'pg';
 import createSubscriber from 'pg-listen';
-import { insertMessage, threadsOf, userOf } from './store.js';
+import { peerApi } from './http.js';
+import { threadsOf } from './store.js';
 
 const CHANNEL = 'naive_messages';
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
@@ -32,42 +31,11 @@ subscriber.notifications.on(CHANNEL, (envelope: { threadId: string }) => {
   channels.get(envelope.threadId)?.broadcast(envelope, 'message.created');
 });
 
-const app = express();
-app.get('/healthz', (_req, res) => {
-  res.send('ok');
-});
-
-async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
-  const userId = await userOf(pool, req.headers.authorization);
-  if (!userId) {
-    res.status(401).json({ error: 'unauthorized' });
-    return;
-  }
-  res.locals.userId = userId;
-  next();
-}
-app.use('/v1', authenticate);
-// The same budget as postline's default (600 per user per minute), in this process's memory.
-app.use('/v1', rateLimit({ windowMs: 60_000, limit: 600, keyGenerator: (_req, res) => res.locals.userId as string, standardHeaders: 'draft-8', legacyHeaders: false }));
-app.use(express.json());
-
+// Sends: INSERT and pg_notify in one statement; every process (this one too) hears the NOTIFY.
+const app = peerApi(pool, { notify: CHANNEL });
 app.get('/v1/events', async (req, res) => {
   const session = await createSession(req, res);
   for (const threadId of await threadsOf(pool, res.locals.userId)) channelOf(threadId).register(session);
-});
-
-app.post('/v1/threads/:threadId/messages', async (req, res) => {
-  const body = (req.body as { body?: unknown } | undefined)?.body;
-  if (typeof body !== 'string' || body.length === 0) {
-    res.status(400).json({ error: 'body must be a non-empty string' });
-    return;
-  }
-  const message = await insertMessage(pool, req.params.threadId, res.locals.userId, body, CHANNEL);
-  if (!message) {
-    res.status(404).json({ error: 'no such thread' });
-    return;
-  }
-  res.status(201).json({ message: (JSON.parse(message.envelope) as { data: unknown }).data });
 });
 
 await subscriber.connect();

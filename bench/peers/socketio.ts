@@ -16,17 +16,17 @@
  */
 import http from 'node:http';
 import { createAdapter } from '@socket.io/postgres-adapter';
-import express, { type NextFunction, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import pg from 'pg';
 import { Server } from 'socket.io';
-import { insertMessage, threadsOf, userOf } from './store.js';
+import { peerApi } from './http.js';
+import { threadsOf, userOf } from './store.js';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
-const app = express();
+const room = (threadId: string) => `thread:${threadId}`;
+// The app first: Socket.IO takes the server's requests for /socket.io/ and hands it the others.
+const app = peerApi(pool, { delivered: (threadId, envelope) => io.to(room(threadId)).emit('message.created', envelope) });
 const server = http.createServer(app);
 const io = new Server(server, { transports: ['polling'], serveClient: false, adapter: createAdapter(pool) });
-const room = (threadId: string) => `thread:${threadId}`;
 
 io.use(async (socket, next) => {
   const token = (socket.handshake.auth as { token?: string }).token;
@@ -37,37 +37,6 @@ io.use(async (socket, next) => {
 });
 io.on('connection', (socket) => {
   void socket.join((socket.data.threads as string[]).map(room));
-});
-
-app.get('/healthz', (_req, res) => {
-  res.send('ok');
-});
-async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
-  const userId = await userOf(pool, req.headers.authorization);
-  if (!userId) {
-    res.status(401).json({ error: 'unauthorized' });
-    return;
-  }
-  res.locals.userId = userId;
-  next();
-}
-app.use('/v1', authenticate);
-app.use('/v1', rateLimit({ windowMs: 60_000, limit: 600, keyGenerator: (_req, res) => res.locals.userId as string, standardHeaders: 'draft-8', legacyHeaders: false }));
-app.use(express.json());
-app.post('/v1/threads/:threadId/messages', async (req, res) => {
-  const body = (req.body as { body?: unknown } | undefined)?.body;
-  if (typeof body !== 'string' || body.length === 0) {
-    res.status(400).json({ error: 'body must be a non-empty string' });
-    return;
-  }
-  const message = await insertMessage(pool, req.params.threadId, res.locals.userId, body);
-  if (!message) {
-    res.status(404).json({ error: 'no such thread' });
-    return;
-  }
-  const envelope = JSON.parse(message.envelope) as { data: unknown };
-  io.to(room(req.params.threadId)).emit('message.created', envelope);
-  res.status(201).json({ message: envelope.data });
 });
 
 server.listen(Number(process.env.PORT ?? 3000), process.env.HOST ?? '127.0.0.1');

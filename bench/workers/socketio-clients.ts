@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import { now, serve } from '../lib/ipc.js';
-import { compare, encode, newHistogram } from '../lib/latency.js';
+import { Receivers, type Receiver } from '../lib/receivers.js';
 
 interface SocketSpec {
   url: string;
@@ -25,11 +25,8 @@ interface Envelope {
 
 const SEPARATOR = '\x1e';
 const agent = new http.Agent({ keepAlive: true });
-const sockets: Array<{ spec: SocketSpec; messageIds: number[]; stop: () => void }> = [];
-let frames = 0;
-let tracking = false;
-let latency = newHistogram();
-let expected: Record<string, number[]> = {};
+const receivers = new Receivers();
+const stops: Array<() => void> = [];
 let closing = false;
 
 function request(url: string, body?: string): Promise<string> {
@@ -47,10 +44,10 @@ function request(url: string, body?: string): Promise<string> {
 
 function open(spec: SocketSpec): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = { spec, messageIds: [] as number[], stop: () => {} };
+    const socket: Receiver = { tag: spec.tag, messageIds: [] };
     let running = true;
-    socket.stop = () => (running = false);
-    sockets.push(socket);
+    stops.push(() => (running = false));
+    receivers.all.push(socket);
     const base = `${spec.url}/socket.io/?EIO=4&transport=polling`;
     void (async () => {
       // Engine.IO handshake: "0" + {sid, pingInterval, …}.
@@ -70,11 +67,8 @@ function open(spec: SocketSpec): Promise<void> {
           } else if (packet.startsWith('44')) throw new Error(`connect refused: ${packet}`);
           else if (packet.startsWith('42')) {
             const [, envelope] = JSON.parse(packet.slice(2)) as [string, Envelope];
-            frames++;
-            if (!tracking) continue;
-            socket.messageIds.push(Number(envelope.data.id));
             const stamp = /^t=([\d.]+)/.exec(envelope.data.body);
-            if (stamp) latency.recordValue(Math.max(1, Math.round((at - Number(stamp[1])) * 1000)));
+            receivers.received(socket, at, { id: Number(envelope.data.id), sentAt: stamp ? Number(stamp[1]) : undefined });
           } else if (packet === '1') running = false;
         }
       }
@@ -84,42 +78,16 @@ function open(spec: SocketSpec): Promise<void> {
 }
 
 serve({
+  ...receivers.handlers(),
   async open(args: { streams: SocketSpec[]; batch?: number }) {
     const batch = args.batch ?? 200;
     for (let i = 0; i < args.streams.length; i += batch) await Promise.all(args.streams.slice(i, i + batch).map(open));
-    return sockets.length;
-  },
-  frames: () => frames,
-  track(args: { on: boolean }) {
-    tracking = args.on;
-    latency = newHistogram();
-    for (const socket of sockets) socket.messageIds = [];
-    return true;
-  },
-  resetLatency() {
-    latency = newHistogram();
-    return true;
-  },
-  expect(args: { expected: Record<string, number[]> }) {
-    expected = args.expected;
-    return true;
-  },
-  verify() {
-    let lost = 0;
-    let duplicated = 0;
-    for (const socket of sockets) {
-      const result = compare(expected[socket.spec.tag] ?? [], socket.messageIds);
-      lost += result.lost;
-      duplicated += result.duplicated;
-    }
-    return { lost, duplicated, latency: encode(latency) };
-  },
-  complete() {
-    return sockets.every((socket) => compare(expected[socket.spec.tag] ?? [], socket.messageIds).lost === 0);
+    return receivers.all.length;
   },
   close() {
     closing = true;
-    for (const socket of sockets.splice(0)) socket.stop();
+    for (const stop of stops.splice(0)) stop();
+    receivers.all.length = 0;
     agent.destroy();
     return true;
   },
