@@ -28,6 +28,8 @@ test('a subscriber that throws is ended; the others still get that event and the
       ended.push(reason);
       instance.realtime.hub.remove(broken);
     },
+    tick() {},
+    expireAt() {},
   };
   instance.realtime.hub.add(broken);
   const stream = await openStream(instance.url, bob.token);

@@ -120,6 +120,62 @@ describe('across instances', () => {
     }
   });
 
+  test('presence in bursts: arrivals and departures are reconciled and announced in batches, and a co-member still hears of each', async () => {
+    const crowd = await Promise.all(Array.from({ length: 30 }, () => register(t.a.url)));
+    const watcher = await register(t.b.url);
+    await createThread(t.a.url, crowd[0]!, [...crowd.slice(1), watcher], 'crowd');
+    const watcherStream = await openStream(t.b.url, watcher.token);
+    const listener = new pg.Client({ connectionString: t.db.url });
+    await listener.connect();
+    // Notifications about the crowd (other tests' users may come and go meanwhile).
+    const ids = new Set(crowd.map((user) => user.id));
+    const notices: Array<{ kind: string; userId?: string; changes?: Array<{ userId: string }> }> = [];
+    listener.on('notification', (message) => {
+      const notice = JSON.parse(message.payload ?? '{}') as (typeof notices)[number];
+      const about = notice.changes?.map((change) => change.userId) ?? [notice.userId];
+      if (notice.kind.startsWith('presence') && about.some((id) => ids.has(id!))) notices.push(notice);
+    });
+    await listener.query('LISTEN postline_ephemeral');
+    const heard = async (online: boolean) => {
+      const seen = new Set<string>();
+      while (seen.size < crowd.length) {
+        const { data } = await watcherStream.nextOfType('presence');
+        const change = data as { userId: string; online: boolean };
+        if (change.online === online) seen.add(change.userId);
+      }
+      assert.deepEqual([...seen].sort(), crowd.map((user) => user.id).sort());
+    };
+    // The first write is held (the table locked) until every other change has queued behind it.
+    const blocker = new pg.Client({ connectionString: t.db.url });
+    await blocker.connect();
+    const queuedBehindOne = async (change: () => Promise<void>) => {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE presence_connections IN SHARE ROW EXCLUSIVE MODE');
+      await change();
+      await waitFor(() => t.a.realtime.presence.queuedChanges === crowd.length - 1, 5000, 'the changes queued');
+      await blocker.query('COMMIT');
+    };
+    try {
+      let streams: Awaited<ReturnType<typeof openStream>>[] = [];
+      await queuedBehindOne(async () => {
+        streams = await Promise.all(crowd.map((user) => openStream(t.a.url, user.token)));
+      });
+      await heard(true);
+      // One notification per user before batching; now the held one, then one for the rest.
+      assert.ok(notices.length <= 2, `${notices.length} notifications for ${crowd.length} arrivals`);
+      notices.length = 0;
+      await queuedBehindOne(async () => {
+        for (const stream of streams) stream.close();
+      });
+      await heard(false);
+      assert.ok(notices.length <= 2, `${notices.length} notifications for ${crowd.length} departures`);
+    } finally {
+      watcherStream.close();
+      await listener.end();
+      await blocker.end();
+    }
+  });
+
   test('presence is only told about users who share a thread', async () => {
     const { alice } = await pair();
     const stranger = await register(t.a.url);

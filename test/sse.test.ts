@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
 import request from 'supertest';
@@ -38,6 +39,60 @@ describe('the stream', () => {
       assert.deepEqual(heartbeat.comments, [''], 'an empty comment line');
     } finally {
       stream.close();
+    }
+  });
+
+  test('the events one feed batch holds for a socket leave in one write', async () => {
+    const { alice, bob, threadId } = await pair();
+    const stream = await openStream(t.app.url, bob.token);
+    // Count the writes the server makes to this stream's socket (the test runs the instance in
+    // its own process, so its sockets are these).
+    const clientPort = stream.response.socket.localPort;
+    const writes: number[] = [];
+    const { _write: write, _writev: writev } = net.Socket.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const counting = (original: (...args: unknown[]) => unknown, kind: number) =>
+      function (this: net.Socket, ...args: unknown[]) {
+        if (this.remotePort === clientPort) writes.push(kind);
+        return original.apply(this, args);
+      };
+    Object.assign(net.Socket.prototype, { _write: counting(write!, 1), _writev: counting(writev!, 2) });
+    try {
+      await sendMessage(t.app.url, alice, threadId, 'before the batch');
+      await stream.nextOfType('message.created');
+      writes.length = 0;
+      // Three events committed together (one statement): the feed reads them in one batch.
+      await t.db.query(
+        `SELECT postline_append_event('message.created', $1, $2::bigint[], json_build_object('n', n)) FROM generate_series(1, 3) AS n`,
+        [threadId, [alice.id, bob.id]],
+      );
+      for (let n = 1; n <= 3; n++) assert.deepEqual((await stream.nextOfType('message.created')).data, { n });
+      assert.deepEqual(writes, [2], 'one writev for the three frames');
+    } finally {
+      Object.assign(net.Socket.prototype, { _write: write, _writev: writev });
+      stream.close();
+    }
+  });
+
+  test('open streams keep no timers of their own, and a stream with traffic gets no heartbeat', async () => {
+    const { alice, bob, threadId } = await pair();
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    const streams = await Promise.all(Array.from({ length: 10 }, () => openStream(t.app.url, bob.token)));
+    try {
+      // (Fewer than one per stream: the database pools' idle timers come and go meanwhile.)
+      assert.ok(timers() - before < streams.length, `${timers() - before} more timers for ${streams.length} open streams`);
+      // Heartbeats come every 300 ms here; a message every 100 ms keeps the streams busy.
+      const busy = streams[0]!;
+      const from = busy.raw.length;
+      for (let i = 0; i < 12; i++) {
+        await sendMessage(t.app.url, alice, threadId, `busy ${i}`);
+        await busy.nextOfType('message.created');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.doesNotMatch(busy.raw.slice(from), /^:\n\n/m, 'no heartbeat between events');
+      await busy.nextHeartbeat(3000);
+    } finally {
+      for (const stream of streams) stream.close();
     }
   });
 

@@ -51,7 +51,7 @@
 
   /**
    * The server announces typing:true at most once per 2 s per thread and user
-   * (sql/009_abuse_and_privacy.sql); this much, with a margin for the network, is waited after ours.
+   * (sql/008_abuse_and_privacy.sql); this much, with a margin for the network, is waited after ours.
    */
   var TYPING_REPEAT_MS = 2250;
 

@@ -27,21 +27,19 @@ const forApi = helmet({
 
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
 
-/** The headers helmet sets on API answers, computed once (they do not depend on the request). */
-const API_HEADERS: Array<[string, string]> = (() => {
-  const headers: Array<[string, string]> = [];
-  const capture = { setHeader: (name: string, value: string) => headers.push([name, value]), removeHeader: () => {} };
+/**
+ * The headers helmet sets on API answers, computed once (they do not depend on the request), for
+ * the lean delivery path: it hands them to `writeHead` with the rest of an answer's head.
+ */
+export const API_HEADERS: Readonly<Record<string, string>> = (() => {
+  const headers: Record<string, string> = {};
+  const capture = { setHeader: (name: string, value: string) => (headers[name] = value), removeHeader: () => {} };
   (forApi as Middleware)({} as IncomingMessage, capture as unknown as ServerResponse, () => {});
-  return headers;
+  return Object.freeze(headers);
 })();
 
 /** The same headers as raw HTTP header lines, for answers written straight to a socket (http/problem.ts). */
-export const API_HEADER_LINES = API_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('');
-
-/** Set the API answers' security headers (the lean delivery path, without middleware). */
-export function setApiHeaders(res: ServerResponse): void {
-  for (const [name, value] of API_HEADERS) res.setHeader(name, value);
-}
+export const API_HEADER_LINES = Object.entries(API_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('');
 
 /** Middleware: the API set under /v1/, helmet's full set for pages. */
 export const securityHeaders: Middleware = (req, res, next) => (req.url?.startsWith('/v1/') ? forApi : forPages)(req as never, res as never, next);

@@ -1,5 +1,6 @@
 import { EventBuffer } from 'better-sse';
 import type { EventRow } from '../store/events.js';
+import { WireBytes } from './wire.js';
 
 /** Our payloads are JSON text already: written as they are. */
 export const asText = (data: unknown) => data as string;
@@ -10,8 +11,8 @@ export const asText = (data: unknown) => data as string;
  * however many connections receive it.
  */
 export class Deliverable {
-  private sseFrame: Buffer | undefined;
-  private ndjsonLine: Buffer | undefined;
+  private sseFrame: WireBytes | undefined;
+  private ndjsonLine: WireBytes | undefined;
   private audienceSet: Set<string> | undefined;
 
   constructor(
@@ -45,24 +46,32 @@ export class Deliverable {
    * The SSE frame (`id:` for durable events only, `event:`, `data:`), framed by better-sse and
    * encoded once: every stream writes the same bytes.
    */
-  get sse(): Buffer {
+  get sseWire(): WireBytes {
     if (!this.sseFrame) {
       const frame = new EventBuffer({ serializer: asText });
       if (this.id !== undefined) frame.id(String(this.id));
-      this.sseFrame = Buffer.from(frame.event(this.type).data(this.json).dispatch().read());
+      this.sseFrame = new WireBytes(frame.event(this.type).data(this.json).dispatch().read());
     }
     return this.sseFrame;
+  }
+
+  get sse(): Buffer {
+    return this.sseWire.body;
+  }
+
+  /** The envelope as one line of NDJSON, encoded once. */
+  get ndjsonWire(): WireBytes {
+    this.ndjsonLine ??= new WireBytes(`${this.json}\n`);
+    return this.ndjsonLine;
+  }
+
+  get ndjson(): Buffer {
+    return this.ndjsonWire.body;
   }
 
   /** Drop the encoded frames (after the live dispatch), keeping only the JSON. */
   forgetWireFormats(): void {
     this.sseFrame = undefined;
     this.ndjsonLine = undefined;
-  }
-
-  /** The envelope as one line of NDJSON, encoded once. */
-  get ndjson(): Buffer {
-    this.ndjsonLine ??= Buffer.from(`${this.json}\n`);
-    return this.ndjsonLine;
   }
 }

@@ -163,11 +163,11 @@ export class EventFeed implements ResumeSource {
         let rows;
         do {
           rows = await readEventsAfter(this.pool, this.cursor, BATCH);
-          for (const row of rows) {
-            const event = Deliverable.fromRow(row);
-            // Dispatched before the cursor moves: should dispatching ever fail half-way, the next
-            // round hands the event out again, and subscribers skip ids they already have.
-            this.hub.dispatch(event);
+          const events = rows.map(Deliverable.fromRow);
+          // Dispatched before the cursor moves: should dispatching ever fail half-way, the next
+          // round hands the events out again, and subscribers skip ids they already have.
+          if (events.length > 0) this.hub.dispatchAll(events);
+          for (const event of events) {
             this.cursor = event.id!;
             this.remember(event);
             // Kept for resuming clients as JSON only: their frames are rebuilt if ever needed.

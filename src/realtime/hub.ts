@@ -2,10 +2,13 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Deliverable } from './deliverable.js';
 import type { EndReason, Subscriber, SubscriberKind } from './subscriber.js';
+import { WriteBatch } from './wire.js';
 
 /** The subscribers of this instance, by user: where every event is handed out locally. */
 export class Hub {
   private readonly byUser = new Map<string, Set<Subscriber>>();
+  /** The sockets corked while a batch of events is handed out (streams write through it). */
+  readonly writes = new WriteBatch();
 
   constructor(
     private readonly metrics: Metrics,
@@ -47,6 +50,29 @@ export class Hub {
           subscriber.deliver(event);
         } catch (error) {
           this.logger.error({ err: error, kind: subscriber.kind }, 'delivering an event failed; ending that subscriber');
+          subscriber.end('failed');
+        }
+      }
+    }
+  }
+
+  /**
+   * Hand out a feed batch: the events one socket gets from it leave in one write. Each event is
+   * still dispatched on its own, in id order.
+   */
+  dispatchAll(events: readonly Deliverable[]): void {
+    if (events.length === 1) this.dispatch(events[0]!);
+    else this.writes.run(() => events.forEach((event) => this.dispatch(event)));
+  }
+
+  /** The instance's clock: every subscriber does what is due by time (see Subscriber.tick). */
+  tick(now: number): void {
+    for (const set of this.byUser.values()) {
+      for (const subscriber of set) {
+        try {
+          subscriber.tick(now);
+        } catch (error) {
+          this.logger.error({ err: error, kind: subscriber.kind }, 'a subscriber’s timed work failed; ending it');
           subscriber.end('failed');
         }
       }

@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import {
   addConnections,
   heartbeatInstance,
-  removeConnection,
+  removeConnections,
   removeInstance,
   replaceConnections,
   sweepPresence,
@@ -29,7 +29,7 @@ interface LocalUser {
 /**
  * This instance's part of presence. Locally it counts each user's open streams and waiting polls;
  * the database only hears of a user arriving here or leaving for good (after the grace period),
- * and postline_reconcile_presence turns that into online/offline announcements. A heartbeat
+ * in batches, and postline_reconcile_presence_many turns that into online/offline announcements. A heartbeat
  * proves the instance alive; every instance sweeps away the connections of dead ones.
  */
 export class PresenceTracker {
@@ -50,6 +50,11 @@ export class PresenceTracker {
     await heartbeatInstance(this.pool, this.instanceId);
     this.timer = setInterval(() => void this.tick(), this.settings.instanceTimeoutMs / 3);
     this.timer.unref();
+  }
+
+  /** Changes waiting behind the write in progress (tests watch it). */
+  get queuedChanges(): number {
+    return this.changes.length;
   }
 
   /** A stream opened or a poll arrived. */
@@ -109,17 +114,20 @@ export class PresenceTracker {
     if (!this.writing) void this.writeChanges();
   }
 
-  /** Write queued changes one at a time; consecutive arrivals (a burst of connects) go as one. */
+  /**
+   * Write queued changes in order, one statement pair per run of arrivals or of departures (a
+   * burst of connects or disconnects goes as one), at most 500 users at a time.
+   */
   private async writeChanges(): Promise<void> {
     this.writing = true;
     while (this.changes.length > 0) {
-      const first = this.changes[0]!;
-      const firstLeave = this.changes.findIndex((change) => change.kind === 'left');
-      const arrivals = firstLeave === -1 ? this.changes.length : firstLeave;
-      const batch = this.changes.splice(0, first.kind === 'left' ? 1 : Math.min(arrivals, 500));
+      const kind = this.changes[0]!.kind;
+      let run = 1;
+      while (run < this.changes.length && run < 500 && this.changes[run]!.kind === kind) run++;
+      const userIds = this.changes.splice(0, run).map((change) => change.userId);
       try {
-        if (first.kind === 'left') await removeConnection(this.pool, this.instanceId, first.userId);
-        else await addConnections(this.pool, this.instanceId, batch.map((change) => change.userId));
+        if (kind === 'left') await removeConnections(this.pool, this.instanceId, userIds);
+        else await addConnections(this.pool, this.instanceId, userIds);
       } catch (error) {
         // The database is unreachable; resync() re-registers everyone once the listener is back.
         this.logger.warn({ err: error }, 'recording presence failed');

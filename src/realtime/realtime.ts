@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
 import type { SessionCache } from '../auth/session-cache.js';
 import type { Config } from '../config.js';
@@ -21,16 +21,8 @@ import type { Resume, Subscriber, SubscriberKind } from './subscriber.js';
 
 /** How often open streams' tokens are re-checked (revocations normally arrive by NOTIFY). */
 const SESSION_CHECK_MS = 30_000;
-/** The longest delay setTimeout takes; a later expiry is beyond any stream's lifetime anyway. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** End `subscriber` when its token expires; returns the cancel. No NOTIFY announces an expiry. */
-function endAtExpiry(subscriber: Subscriber, auth: AuthenticatedSession): () => void {
-  const delay = auth.expiresAt.getTime() - Date.now();
-  if (delay > MAX_TIMER_MS) return () => {};
-  const timer = setTimeout(() => subscriber.end('revoked'), Math.max(0, delay));
-  return () => clearTimeout(timer);
-}
+/** The longest period of the instance's clock: token expiries are noticed within about this long. */
+const CLOCK_MS = 1000;
 
 /**
  * The real-time side of one instance: the listener wakes the feed, the feed reads new events
@@ -44,6 +36,11 @@ export class Realtime {
   private readonly streamSettings: StreamSettings;
   private readonly ephemeral: EphemeralNotices;
   private ticker: NodeJS.Timeout | undefined;
+  /**
+   * One timer for every subscriber's timed work (heartbeats, lifetimes, token expiries) instead
+   * of timers per stream: at thousands of idle streams, their timers were a tenth of the memory.
+   */
+  private clock: NodeJS.Timeout | undefined;
   private lastSessionCheck = Date.now();
   /** When each user's last poll answer with events left, while it may matter (for coalescing: see poll()). */
   private readonly lastPollDelivery = new Map<string, number>();
@@ -90,6 +87,8 @@ export class Realtime {
     this.streamSettings = {
       lifetimeMs: config.sseLifetimeMs,
       heartbeatMs: config.sseHeartbeatMs,
+      // Fine enough for the shortest lifetime's jitter and for the heartbeat.
+      clockMs: Math.min(CLOCK_MS, config.sseHeartbeatMs, config.sseLifetimeMs / 10),
       retryMs: config.sseRetryMs,
       slowConsumerBytes: config.slowConsumerBytes,
     };
@@ -101,6 +100,8 @@ export class Realtime {
     await this.presence.start();
     this.ticker = setInterval(() => void this.tick(), this.config.catchUpIntervalMs);
     this.ticker.unref();
+    this.clock = setInterval(() => this.hub.tick(Date.now()), this.streamSettings.clockMs);
+    this.clock.unref();
   }
 
   /** True while the LISTEN connection is up. */
@@ -115,7 +116,7 @@ export class Realtime {
   async openStream(
     req: IncomingMessage,
     res: ServerResponse,
-    options: { auth: AuthenticatedSession; from: number | undefined; format: 'sse' | 'ndjson' },
+    options: { auth: AuthenticatedSession; from: number | undefined; format: 'sse' | 'ndjson'; headers: OutgoingHttpHeaders },
   ): Promise<void> {
     this.admit(options.auth, 'stream');
     const init = {
@@ -123,18 +124,16 @@ export class Realtime {
       sessionId: options.auth.sessionId,
       registeredAt: this.feed.cursor,
       from: options.from,
+      headers: options.headers,
       settings: this.streamSettings,
       metrics: this.metrics,
+      writes: this.hub.writes,
     };
     const stream = options.format === 'ndjson' ? new NdjsonStream(res, init) : new SseStream(res, init);
     stream.onClosed(this.register(stream, options.auth));
     let resume: Resume | StreamEnd;
     try {
-      // Ended while being prepared (shutdown, revocation, the client left): answer at once,
-      // whatever the reading of its backlog is waiting for.
-      const prepared = stream.prepare(this.feed);
-      prepared.catch(() => {});
-      resume = await Promise.race([prepared, stream.ended]);
+      resume = await stream.prepare(this.feed);
     } catch (error) {
       stream.abandon();
       throw error;
@@ -188,6 +187,7 @@ export class Realtime {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.ticker);
+    clearInterval(this.clock);
     this.hub.endAll('shutdown');
     await this.presence.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'presence cleanup failed'));
     await this.listener.stop();
@@ -207,9 +207,8 @@ export class Realtime {
   private register(subscriber: Subscriber, auth: AuthenticatedSession): () => void {
     this.hub.add(subscriber);
     this.presence.acquire(subscriber.userId);
-    const cancelExpiry = endAtExpiry(subscriber, auth);
+    subscriber.expireAt(auth.expiresAt.getTime());
     return () => {
-      cancelExpiry();
       this.hub.remove(subscriber);
       this.presence.release(subscriber.userId, subscriber.kind);
     };

@@ -1,19 +1,26 @@
 import type { IncomingMessage } from 'node:http';
-import { createEventBuffer, createSession, type Session } from 'better-sse';
+import { Connection, createEventBuffer } from 'better-sse';
 import { asText, type Deliverable } from './deliverable.js';
 import type { Resume } from './subscriber.js';
-import { NodeSseConnection } from './sse-connection.js';
 import { Stream } from './stream.js';
+import { WireBytes } from './wire.js';
 
 /** Old IE and buffering proxies hold back a response until they have seen about 2 KiB. */
 const PADDING = ' '.repeat(2048);
 /** An empty comment line. */
-const HEARTBEAT = createEventBuffer().comment().dispatch();
+const HEARTBEAT = new WireBytes(createEventBuffer().comment().dispatch().read());
+const HEADERS = { ...Connection.constants.RESPONSE_HEADERS, 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' };
 
-/** A Server-Sent Events stream on better-sse; each event is written as its frame, built once per instance. */
+/**
+ * A Server-Sent Events stream. better-sse frames every event, comment and hint (its EventBuffer)
+ * and gives the response headers; the stream writes the bytes itself instead of holding a
+ * better-sse Session per connection: a Session with its EventBuffer and connection is about
+ * 3 KB of heap per idle stream (a dozen bound methods, an AbortController), against the 16 KB a
+ * stream may cost in all (see BENCHMARKS.md), and it would write each event as a string again.
+ */
 export class SseStream extends Stream {
   protected readonly path = 'sse';
-  private session: Session | undefined;
+  protected readonly heartbeat = HEARTBEAT;
 
   /**
    * Send the head, a padding comment, then the `retry:` hint with the `ready` event; keep-alive
@@ -22,33 +29,24 @@ export class SseStream extends Stream {
    * event then resumes from there instead of from a later "now", which would skip what came between.
    */
   override async open(req: IncomingMessage, resume: Resume): Promise<void> {
-    const connection = new NodeSseConnection(req, this.res, { 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
-    this.session = await createSession(connection, {
-      // We read the resume point ourselves: it may also come as ?last_event_id or ?since.
-      trustClientEventId: false,
-      retry: null,
-      keepAlive: null, // see Stream.startHeartbeat
-    });
+    req.socket.setNoDelay(true);
+    this.res.writeHead(200, { ...this.headers, ...HEADERS });
+    // The head on its own: Node builds it as a rope of concatenations, which writing it alone
+    // flattens; written along with the first chunk, the rope would stay (about 1.5 KB a stream).
+    this.res.flushHeaders();
     const ready = this.readyEvent(resume);
     const preamble = createEventBuffer({ serializer: asText }).comment(PADDING).dispatch().retry(this.settings.retryMs);
     if (ready.fromNow !== undefined) preamble.id(ready.fromNow);
-    await this.session.batch(preamble.event('ready').data(ready.json).dispatch());
-    this.startHeartbeat();
+    this.res.write(preamble.event('ready').data(ready.json).dispatch().read());
+    this.beginBody();
   }
 
-  /**
-   * The hot path of fan-out: the event's bytes, encoded once per instance, straight onto the
-   * response (better-sse's batch() would turn them back into a string and add a promise per write).
-   */
-  protected write(event: Deliverable): void {
-    this.res.write(event.sse);
-  }
-
-  protected writeHeartbeat(): void {
-    void this.session?.batch(HEARTBEAT);
+  /** The hot path of fan-out: the event's frame, encoded once per instance. */
+  protected wireOf(event: Deliverable): WireBytes {
+    return event.sseWire;
   }
 
   protected override writeRetryHint(): void {
-    void this.session?.batch(createEventBuffer().retry(this.settings.retryMs).dispatch());
+    this.put(new WireBytes(createEventBuffer().retry(this.settings.retryMs).dispatch().read()));
   }
 }

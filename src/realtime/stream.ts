@@ -1,14 +1,19 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import type { DeliveryPath, Metrics, StreamEnd } from '../metrics.js';
 import type { Deliverable } from './deliverable.js';
 import type { EventFeed } from './event-feed.js';
 import { Subscription, type EndReason, type Resume } from './subscriber.js';
+import type { WireBytes, WriteBatch } from './wire.js';
 
 export interface StreamSettings {
   /** Server-side lifetime of a stream; it closes (with jitter, up to 10% earlier) so proxies never cut it. */
   lifetimeMs: number;
-  /** Interval of keep-alive writes. */
+  /** A stream that has written nothing for this long gets a keep-alive write. */
   heartbeatMs: number;
+  /** The period of the instance's clock, which drives heartbeats, lifetimes and expiries. */
+  clockMs: number;
   /** The `retry:` hint, in ms. */
   retryMs: number;
   /** A stream whose unsent output grows past this many bytes is a slow consumer and is closed. */
@@ -23,8 +28,12 @@ export interface StreamInit {
   registeredAt: number;
   /** The client's resume point; undefined: from now. */
   from: number | undefined;
+  /** The route's headers for the head (the format adds its own). */
+  headers: OutgoingHttpHeaders;
   settings: StreamSettings;
   metrics: Metrics;
+  /** The instance's batch of corked sockets (see {@link WriteBatch}). */
+  writes: WriteBatch;
 }
 
 /** Events per page of a backlog: what a stream may write before it waits for its socket (≤ 1.6 MB). */
@@ -32,16 +41,16 @@ const BACKLOG_PAGE = 100;
 /** Live events a stream may hold back while sending its backlog. */
 const MAX_HELD = 10_000;
 
-/** Resolves once `res` takes more output (or has closed), leaving no listener behind. */
-function untilWritable(res: ServerResponse): Promise<void> {
+/** Resolves once `output` takes more (or has closed), leaving no listener behind. */
+function untilWritable(output: Writable): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
+      output.off('drain', done);
+      output.off('close', done);
       resolve();
     };
-    res.on('drain', done);
-    res.on('close', done);
+    output.on('drain', done);
+    output.on('close', done);
   });
 }
 
@@ -52,13 +61,29 @@ function untilWritable(res: ServerResponse): Promise<void> {
  */
 export abstract class Stream extends Subscription {
   private closed = false;
-  private lifetime: NodeJS.Timeout | undefined;
-  private readonly closedHooks: Array<() => void> = [];
-  private markEnded!: (reason: StreamEnd) => void;
-  /** Resolves with the reason once the stream has ended (`client`: the client left). */
-  readonly ended = new Promise<StreamEnd>((resolve) => (this.markEnded = resolve));
+  /** When its lifetime is over (ms since the epoch); set once the stream has opened. */
+  private closeAt = Infinity;
+  /** Whether the clock drives keep-alive writes (once the head is sent). */
+  private beating = false;
+  /** Whether anything was written since the clock's last tick. */
+  private wrote = false;
+  /** Clock ticks since the last write. */
+  private quietTicks = 0;
+  /**
+   * Where the body goes once the head is sent: the socket itself, each write one HTTP/1.1 chunk
+   * built once per instance (see {@link WireBytes}). Undefined while the response has no socket
+   * of its own (a pipelined request waiting its turn): then bytes go through the response.
+   */
+  private socket: Socket | undefined;
+  private chunked = false;
+  private readonly writes: WriteBatch;
+  private closedHook: (() => void) | undefined;
+  /** Set while the stream is being prepared: settles prepare() should the stream end meanwhile. */
+  private endedWhilePreparing: ((reason: StreamEnd) => void) | undefined;
 
   protected readonly settings: StreamSettings;
+  /** The route's headers for the head (see {@link StreamInit}). */
+  protected readonly headers: OutgoingHttpHeaders;
   private readonly metrics: Metrics;
   /** The wire format, for the delivery metrics. */
   protected abstract readonly path: DeliveryPath;
@@ -69,27 +94,35 @@ export abstract class Stream extends Subscription {
   ) {
     super(init.userId, init.sessionId, 'stream', init.from, init.registeredAt, MAX_HELD);
     this.settings = init.settings;
+    this.headers = init.headers;
     this.metrics = init.metrics;
-    res.once('close', () => this.cleanUp('client'));
+    this.writes = init.writes;
+    res.on('close', () => this.cleanUp('client'));
   }
 
   override get unsentBytes(): number {
     return this.res.writableLength;
   }
 
-  /** Run `hook` once when the stream has closed, whatever the cause. */
+  /** Run `hook` (one) once when the stream has closed, whatever the cause. */
   onClosed(hook: () => void): void {
     if (this.closed) hook();
-    else this.closedHooks.push(hook);
+    else this.closedHook = hook;
   }
 
   /**
    * Decide how this stream starts. Called after registering with the hub and before the response
    * head is sent, so that "from now" means before the client sees the stream, and a failure is
-   * still an ordinary problem answer.
+   * still an ordinary problem answer. Should the stream end first (shutdown, revocation, the
+   * client left), it settles with the reason at once, whatever the reading of the backlog waits for.
    */
-  prepare(feed: EventFeed): Promise<Resume> {
-    return this.startingPoint(feed, BACKLOG_PAGE);
+  prepare(feed: EventFeed): Promise<Resume | StreamEnd> {
+    return new Promise((resolve, reject) => {
+      this.endedWhilePreparing = resolve;
+      this.startingPoint(feed, BACKLOG_PAGE)
+        .then(resolve, reject)
+        .finally(() => (this.endedWhilePreparing = undefined));
+    });
   }
 
   /** Send the response head, the preamble and the `ready` event (`resume` says where the stream starts). */
@@ -111,17 +144,18 @@ export abstract class Stream extends Subscription {
   /** Send what the client missed (or a reset), page by page as the socket takes it, then deliver live. */
   async resume(feed: EventFeed, resume: Resume): Promise<void> {
     const jitter = 1 - Math.random() * 0.1;
-    this.lifetime = setTimeout(() => this.close('lifetime'), this.settings.lifetimeMs * jitter);
+    this.closeAt = Date.now() + this.settings.lifetimeMs * jitter;
     let more = this.take(resume, BACKLOG_PAGE);
+    const output = this.socket ?? this.res;
     while (more && !this.closed) {
       // The backlog waits for the socket instead of overfilling it.
-      if (this.res.writableNeedDrain) await untilWritable(this.res);
+      if (output.writableNeedDrain) await untilWritable(output);
       if (this.closed) break;
       more = this.take({ kind: 'backlog', events: await feed.readVisible(this.userId, this.lastId, BACKLOG_PAGE) }, BACKLOG_PAGE);
     }
     // Live only once the socket has taken the backlog: what is unsent from then on is what the
     // client failed to keep up with (a full page still in the buffer would look like a slow consumer).
-    if (this.res.writableNeedDrain) await untilWritable(this.res);
+    if (output.writableNeedDrain) await untilWritable(output);
     this.goLive();
   }
 
@@ -151,24 +185,64 @@ export abstract class Stream extends Subscription {
     this.close(reason);
   }
 
-  /** Write one event in this stream's format. */
-  protected abstract write(event: Deliverable): void;
+  /** One event in this stream's format. */
+  protected abstract wireOf(event: Deliverable): WireBytes;
 
-  /** Write a keep-alive that clients ignore. */
-  protected abstract writeHeartbeat(): void;
+  /** A keep-alive that clients ignore. */
+  protected abstract readonly heartbeat: WireBytes;
 
   /**
-   * Start the keep-alive writes once the head is sent. They are ours, not better-sse's, so that
-   * they stop the moment the stream closes: after `end()` the socket may take long to report
-   * 'close' (a client that stopped reading never does), and a write after the end is an error.
+   * The head and preamble are written (through the response, which sends the head): from now on
+   * the body goes straight to the socket, and the clock keeps the stream alive. Keep-alives stop
+   * the moment the stream closes: after `end()` the socket may take long to report 'close' (a
+   * client that stopped reading never does), and a write after the end is an error.
    */
-  protected startHeartbeat(): void {
-    const heartbeat = setInterval(() => this.writeHeartbeat(), this.settings.heartbeatMs);
-    this.onClosed(() => clearInterval(heartbeat));
+  protected beginBody(): void {
+    const socket = this.res.socket;
+    if (socket) {
+      this.socket = socket;
+      this.chunked = this.res.chunkedEncoding;
+    }
+    this.beating = true;
+  }
+
+  /** Write bytes every stream of the instance sends alike (during a feed batch, into a corked socket). */
+  protected put(bytes: WireBytes): void {
+    this.wrote = true;
+    const socket = this.socket;
+    if (!socket) {
+      this.res.write(bytes.body);
+      return;
+    }
+    this.writes.cork(socket);
+    socket.write(this.chunked ? bytes.chunk : bytes.body);
+  }
+
+  private write(event: Deliverable): void {
+    this.put(this.wireOf(event));
   }
 
   /** Remind the client when to reconnect (where the format has a way to say it). */
   protected writeRetryHint(): void {}
+
+  /** The clock: the token's expiry, the end of the lifetime, and a keep-alive after a quiet spell. */
+  override tick(now: number): void {
+    super.tick(now);
+    if (this.closed) return;
+    if (now >= this.closeAt) {
+      this.close('lifetime');
+      return;
+    }
+    if (!this.beating) return;
+    if (this.wrote) {
+      this.wrote = false;
+      this.quietTicks = 0;
+    } else if (++this.quietTicks * this.settings.clockMs >= this.settings.heartbeatMs) {
+      this.put(this.heartbeat);
+      this.wrote = false;
+      this.quietTicks = 0;
+    }
+  }
 
   private close(reason: StreamEnd): void {
     if (this.closed) return;
@@ -187,9 +261,10 @@ export abstract class Stream extends Subscription {
   private cleanUp(reason: StreamEnd | undefined): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.lifetime);
-    this.markEnded(reason ?? 'client');
+    this.endedWhilePreparing?.(reason ?? 'client');
     if (reason) this.metrics.streamsEnded.inc({ reason });
-    for (const hook of this.closedHooks.splice(0)) hook();
+    const hook = this.closedHook;
+    this.closedHook = undefined;
+    hook?.();
   }
 }

@@ -14,6 +14,13 @@ export interface Subscriber {
   deliver(event: Deliverable): void;
   /** Finish at once (see {@link EndReason}). */
   end(reason: EndReason): void;
+  /**
+   * The instance's one clock (every second or so, see `Realtime`): what is due by time, so that
+   * no subscriber keeps timers of its own. `now` is in ms since the epoch.
+   */
+  tick(now: number): void;
+  /** End with `revoked` once the clock passes `at` (ms since the epoch): the token's expiry, which no NOTIFY announces. */
+  expireAt(at: number): void;
 }
 
 /** How a subscriber that has just registered with the hub starts. */
@@ -49,6 +56,7 @@ export abstract class Subscription implements Subscriber {
   private held: Deliverable[] | undefined = [];
   /** The last durable id this subscriber has (been) sent. */
   protected lastId: number;
+  private expiresAt = Infinity;
 
   constructor(
     readonly userId: string,
@@ -66,6 +74,14 @@ export abstract class Subscription implements Subscriber {
 
   get unsentBytes(): number {
     return 0;
+  }
+
+  expireAt(at: number): void {
+    this.expiresAt = at;
+  }
+
+  tick(now: number): void {
+    if (now >= this.expiresAt) this.end('revoked');
   }
 
   deliver(event: Deliverable): void {

@@ -5,7 +5,7 @@ import { resolveSession, type Credentials } from '../http/auth.js';
 import type { AppContext } from '../http/context.js';
 import { answerError, type ErrorAnswers } from '../http/problem.js';
 import { clientAddress, type TrustProxy } from '../http/proxy.js';
-import { setApiHeaders } from '../http/security-headers.js';
+import { API_HEADERS } from '../http/security-headers.js';
 import { API_BASE, operations } from '../http/operations.js';
 import { parse } from '../http/validate.js';
 
@@ -13,6 +13,13 @@ const STREAM_TOKEN_SOURCES = { query: true, cookie: true };
 /** The two paths the lean handler takes, as the registry declares them (and documents them in the OpenAPI document). */
 const POLL_PATH = API_BASE + operations.poll.path;
 const EVENTS_PATH = API_BASE + operations.events.path;
+/**
+ * The head of every delivery answer: the API's security headers, and no caching (old mobile
+ * browsers cache answers; a stream replaces it with its own Cache-Control). Handed to
+ * `writeHead` whole rather than set one by one: a response that had setHeader() calls keeps
+ * them in an object for its whole life, about 1 KB per open stream.
+ */
+const DELIVERY_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...API_HEADERS, 'Cache-Control': 'no-store' });
 const RESUME_PARAMETERS = ['lastEventId', 'last_event_id', 'since'] as const;
 
 type Query = Record<string, unknown>;
@@ -49,13 +56,13 @@ export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, re
       auth = await resolveSession(ctx, credentials, STREAM_TOKEN_SOURCES);
     } catch (error) {
       if (error instanceof UnauthorizedProblem && from !== undefined) {
-        res.writeHead(204).end();
+        res.writeHead(204, DELIVERY_HEADERS).end();
         return;
       }
       throw error;
     }
     const { format } = parse(operations.events.query, credentials.query);
-    await ctx.realtime.openStream(req, res, { auth, from, format });
+    await ctx.realtime.openStream(req, res, { auth, from, format, headers: DELIVERY_HEADERS });
   }
 
   async function poll(res: ServerResponse, credentials: Credentials): Promise<void> {
@@ -77,7 +84,7 @@ export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, re
       // The envelopes are JSON text already: join them rather than parse and re-serialize.
       answer = `{"events":[${outcome.events.map((event) => event.json).join(',')}],"cursor":"${outcome.cursor}"}`;
     }
-    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(answer) });
+    res.writeHead(200, { ...DELIVERY_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(answer) });
     res.end(answer);
   }
 
@@ -87,12 +94,12 @@ export function deliveryHandler(ctx: AppContext, cors: (req: IncomingMessage, re
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     if (path !== POLL_PATH && path !== EVENTS_PATH) return false;
-    // Old mobile browsers cache answers; a stream replaces this with its own Cache-Control.
-    setApiHeaders(res);
-    res.setHeader('Cache-Control', 'no-store');
     cors(req, res, () => {
       const credentials = { headers: req.headers, query: queryStart === -1 ? {} : parseQuery(url.slice(queryStart + 1)), ip: clientAddress(req, trust) };
-      (path === POLL_PATH ? poll(res, credentials) : events(req, res, credentials)).catch((error: unknown) => answerError(error, req, res, answers));
+      (path === POLL_PATH ? poll(res, credentials) : events(req, res, credentials)).catch((error: unknown) => {
+        if (!res.headersSent) for (const [name, value] of Object.entries(DELIVERY_HEADERS)) res.setHeader(name, value);
+        answerError(error, req, res, answers);
+      });
     });
     return true;
   };

@@ -7,7 +7,7 @@ export const LOGIN_MAX_WAIT_MS = 15 * 60_000;
 
 /**
  * Reserve a login attempt for `username` from `address` (counted as a failure in advance; see
- * postline_reserve_login in sql/009_abuse_and_privacy.sql): undefined when it may go ahead, else
+ * postline_reserve_login in sql/008_abuse_and_privacy.sql): undefined when it may go ahead, else
  * when the address may try again.
  */
 export async function reserveLogin(

@@ -22,10 +22,10 @@ export async function addConnections(pool: Pool, instanceId: string, userIds: st
   await reconcile(pool, userIds);
 }
 
-/** Record that `userId` left this instance, and announce it offline if it has no connection left. */
-export async function removeConnection(pool: Pool, instanceId: string, userId: string): Promise<void> {
-  await pool.query('DELETE FROM presence_connections WHERE instance_id = $1 AND user_id = $2', [instanceId, userId]);
-  await reconcile(pool, [userId]);
+/** Record that `userIds` left this instance, and announce offline those with no connection left. */
+export async function removeConnections(pool: Pool, instanceId: string, userIds: string[]): Promise<void> {
+  await pool.query('DELETE FROM presence_connections WHERE instance_id = $1 AND user_id = ANY ($2::bigint[])', [instanceId, userIds]);
+  await reconcile(pool, userIds);
 }
 
 /** Make this instance's recorded connections exactly `userIds`, announcing whoever changed. */
@@ -39,9 +39,13 @@ export async function replaceConnections(pool: Pool, instanceId: string, userIds
   await reconcile(pool, rows.map((row) => row.user_id));
 }
 
+/** Users reconciled per statement: each holds its users' advisory locks until it commits. */
+const RECONCILE_BATCH = 500;
+
 async function reconcile(pool: Pool, userIds: string[]): Promise<void> {
-  // One statement (and so one transaction) per user: each takes that user's advisory lock.
-  for (const userId of userIds) await pool.query('SELECT postline_reconcile_presence($1)', [userId]);
+  for (let i = 0; i < userIds.length; i += RECONCILE_BATCH) {
+    await pool.query('SELECT postline_reconcile_presence_many($1::bigint[])', [userIds.slice(i, i + RECONCILE_BATCH)]);
+  }
 }
 
 /**
@@ -72,13 +76,24 @@ export async function presenceOf(pool: Pool, viewerId: string, userIds: string[]
   return rows.map((row) => ({ userId: row.user_id, online: row.online }));
 }
 
-/** Of `candidateIds`, the contacts of `userId` (the audience of their presence). */
-export async function contactsAmong(pool: Pool, userId: string, candidateIds: string[]): Promise<string[]> {
-  const { rows } = await pool.query<{ user_id: string }>(
-    `SELECT DISTINCT theirs.user_id FROM thread_members mine JOIN thread_members theirs USING (thread_id)
-      WHERE mine.user_id = $1 AND mine.accepted AND theirs.accepted
-        AND theirs.user_id = ANY ($2::bigint[]) AND theirs.user_id <> $1 AND NOT postline_blocked($1, theirs.user_id)`,
-    [userId, candidateIds],
+/**
+ * For each of `userIds`, those of `candidateIds` who are their contacts (the audience of their
+ * presence: an accepted thread in common, no block either way), in one query for the lot.
+ */
+export async function contactsAmong(pool: Pool, userIds: string[], candidateIds: string[]): Promise<Map<string, string[]>> {
+  const { rows } = await pool.query<{ subject: string; viewer: string }>(
+    `SELECT DISTINCT mine.user_id::text AS subject, theirs.user_id::text AS viewer
+       FROM thread_members mine JOIN thread_members theirs USING (thread_id)
+      WHERE mine.user_id = ANY ($1::bigint[]) AND mine.accepted AND theirs.accepted
+        AND theirs.user_id = ANY ($2::bigint[]) AND theirs.user_id <> mine.user_id
+        AND NOT postline_blocked(mine.user_id, theirs.user_id)`,
+    [userIds, candidateIds],
   );
-  return rows.map((row) => row.user_id);
+  const audiences = new Map<string, string[]>();
+  for (const { subject, viewer } of rows) {
+    const audience = audiences.get(subject);
+    if (audience) audience.push(viewer);
+    else audiences.set(subject, [viewer]);
+  }
+  return audiences;
 }

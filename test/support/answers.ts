@@ -32,9 +32,19 @@ export function recordAnswers(server: http.Server): void {
     const url = req.url ?? '';
     const chunks: Buffer[] = [];
     let size = 0;
+    // Headers handed to writeHead whole (the lean delivery path does) are not kept by the response.
+    let headContentType: string | undefined;
+    const contentType = () => headContentType ?? res.getHeader('content-type')?.toString();
+    const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => http.ServerResponse;
+    res.writeHead = ((...args: unknown[]) => {
+      const headers = args.find((arg) => typeof arg === 'object' && arg !== null && !Array.isArray(arg)) as http.OutgoingHttpHeaders | undefined;
+      const given = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+      if (given !== undefined) headContentType = String(given);
+      return writeHead(...args);
+    }) as typeof res.writeHead;
     const keep = (chunk: unknown) => {
       if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
-      if (!JSON_TYPE.test(String(res.getHeader('content-type') ?? ''))) return;
+      if (!JSON_TYPE.test(contentType() ?? '')) return;
       const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
       size += buffer.length;
       if (size <= MAX_BODY) chunks.push(buffer);
@@ -51,12 +61,11 @@ export function recordAnswers(server: http.Server): void {
     }) as typeof res.end;
     res.once('close', () => {
       if (!res.headersSent) return; // the client left before any answer
-      const contentType = res.getHeader('content-type')?.toString();
       recorded.push({
         method: req.method ?? '',
         url,
         status: res.statusCode,
-        contentType,
+        contentType: contentType(),
         ...(chunks.length > 0 && size <= MAX_BODY && { body: Buffer.concat(chunks).toString('utf8') }),
       });
     });

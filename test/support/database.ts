@@ -35,6 +35,9 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
   }
   const url = databaseUrlFor(adminUrl(), name);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
+  // An idle connection the server ends (a database dropped with FORCE, a restart) must not crash
+  // the test process from its 'error' event; queries on the pool still fail loudly.
+  pool.on('error', () => {});
   return {
     url,
     name,
