@@ -47,7 +47,7 @@ describe('errors for curl users', () => {
     for (const [method, path, allow] of [
       ['GET', '/v1/threads/1/typing', 'POST'],
       ['PUT', '/v1/sessions', 'POST, GET, HEAD'],
-      ['POST', '/v1/poll', 'GET, HEAD'],
+      ['POST', '/v1/poll', 'GET'],
       ['DELETE', '/v1/threads/1', 'GET, HEAD'],
       ['PUT', '/v1/users', 'POST, GET, HEAD'],
     ] as const) {
@@ -56,6 +56,12 @@ describe('errors for curl users', () => {
       assert.equal(res.headers.allow, allow);
       assert.equal(res.body.type, 'urn:postline:problem:method-not-allowed');
       assert.match(res.body.detail, new RegExp(`^${method} is not served here; this path takes ${allow}\\.$`));
+    }
+    // The delivery endpoints take GET alone: a HEAD would open a stream or a poll with no body to carry it.
+    for (const path of ['/v1/poll', '/v1/events']) {
+      const head = await request(t.app.url).head(path);
+      assert.equal(head.status, 405, `HEAD ${path}`);
+      assert.equal(head.headers.allow, 'GET');
     }
     const user = await register(t.app.url);
     await request(t.app.url).get('/v1/nowhere').set(bearer(user)).expect(404);

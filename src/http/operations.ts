@@ -448,7 +448,8 @@ const PATHS = (() => {
   for (const operation of Object.values(operations) as Operation[]) {
     const served = methods.get(operation.path) ?? new Set<string>();
     served.add(operation.method.toUpperCase());
-    if (operation.method === 'get') served.add('HEAD');
+    // The delivery endpoints (a stream, a waiting poll) are served by routes/delivery.ts for GET alone.
+    if (operation.method === 'get' && operation.tag !== 'delivery') served.add('HEAD');
     methods.set(operation.path, served);
   }
   return [...methods].map(([path, served]) => ({ pattern: new RegExp(`^${path.replace(/:\w+/g, '[^/]+')}/?$`), allowed: [...served] }));
