@@ -43,6 +43,8 @@ export interface Cluster {
   /** Where each instance writes its logs (postline's at the default level, info: one line per request). */
   logFiles: string[];
   instances: Array<{ url: string; pid: number; process: ServerProcess }>;
+  /** Start one more instance on the same database, with the same settings (stopped with the rest). */
+  addInstance(): Promise<{ url: string; pid: number; process: ServerProcess }>;
   /** Stop the instances and drop the database (the server stays). */
   stop(): Promise<void>;
 }
@@ -73,22 +75,33 @@ export async function startCluster(
   const databaseUrl = url.toString();
   if (system === 'postline') await migrate(databaseUrl, logger);
 
-  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   // BENCH_PROFILE_DIR=dir: each instance writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const logFiles = ports.map((_, index) => path.join(logDir, `${system}-${index}.log`));
-  const processes = ports.map((port, index) =>
-    spawnServer(
+  const processes: ServerProcess[] = [];
+  const logFiles: string[] = [];
+  const instances: Cluster['instances'] = [];
+  const addInstance = async () => {
+    const port = await freePort();
+    const logFile = path.join(logDir, `${system}-${logFiles.length}.log`);
+    logFiles.push(logFile);
+    const child = spawnServer(
       { ...(system === 'postline' ? options.env : {}), DATABASE_URL: databaseUrl, PORT: String(port) },
-      { command: [process.execPath, ...profile, '--import', 'tsx', PROGRAMS[system]], logFile: logFiles[index] },
-    ),
-  );
-  const urls = await Promise.all(processes.map((process) => process.listening));
+      { command: [process.execPath, ...profile, '--import', 'tsx', PROGRAMS[system]], logFile },
+    );
+    processes.push(child);
+    const instance = { url: await child.listening, pid: child.child.pid!, process: child };
+    instances.push(instance);
+    return instance;
+  };
+  await Promise.all(Array.from({ length: count }, addInstance));
+  // In the order they were spawned (urls[i] is instance i), whichever answered first.
+  instances.sort((x, y) => processes.indexOf(x.process) - processes.indexOf(y.process));
   return {
     system,
     databaseUrl,
     logFiles,
-    instances: processes.map((process, index) => ({ url: urls[index]!, pid: process.child.pid!, process })),
+    instances,
+    addInstance,
     async stop() {
       for (const process of processes) process.child.kill('SIGTERM');
       await Promise.all(processes.map((process) => process.exited));
