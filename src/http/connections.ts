@@ -117,9 +117,13 @@ export function capConnections(server: http.Server, maxConnections: number, logg
     const entry = incomplete.get(req.socket);
     if (!entry) return;
     entry.req = req;
-    // A request without a body is complete once the parser is through its head (after this event).
-    setImmediate(() => req.complete && incomplete.delete(req.socket));
-    req.once('end', () => incomplete.delete(req.socket));
+    // A request without a body is complete once the parser is through its head (after this event);
+    // only one still receiving its body needs to be told when it ends (a stream's or a poll's
+    // request would keep that listener for its whole life).
+    setImmediate(() => {
+      if (req.complete) incomplete.delete(req.socket);
+      else req.once('end', () => incomplete.delete(req.socket));
+    });
   });
   server.on('drop', () => {
     metrics.connectionsRefused.inc();
