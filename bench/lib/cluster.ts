@@ -88,14 +88,13 @@ export async function startCluster(
       { ...(system === 'postline' ? options.env : {}), DATABASE_URL: databaseUrl, PORT: String(port) },
       { command: [process.execPath, ...profile, '--import', 'tsx', PROGRAMS[system]], logFile },
     );
-    processes.push(child);
+    // Instance i is the i-th spawned, whichever answers first.
+    const index = processes.push(child) - 1;
     const instance = { url: await child.listening, pid: child.child.pid!, process: child };
-    instances.push(instance);
+    instances[index] = instance;
     return instance;
   };
   await Promise.all(Array.from({ length: count }, addInstance));
-  // In the order they were spawned (urls[i] is instance i), whichever answered first.
-  instances.sort((x, y) => processes.indexOf(x.process) - processes.indexOf(y.process));
   return {
     system,
     databaseUrl,
