@@ -23,6 +23,21 @@ try {
 }
 const logger = createLogger(config.logLevel);
 
+// Listen for the stop signals before anything starts: a signal during start-up (a process
+// manager's quick restart, Ctrl-C while migrating) lets the start finish, then drains. The
+// shutdown deadline runs from the first signal; repeats are ignored (npm forwards the Ctrl-C its
+// process group already got).
+const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => resolve(signal));
+});
+void stopSignal.then((signal) => {
+  logger.info({ signal }, 'shutting down');
+  setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, config.shutdownTimeoutMs).unref();
+});
+
 let database: DatabaseServer | undefined;
 let instance: Instance;
 try {
@@ -34,20 +49,8 @@ try {
   fail(error, logger);
 }
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  const deadline = setTimeout(() => {
-    logger.error('shutdown took too long; exiting');
-    process.exit(1);
-  }, config.shutdownTimeoutMs);
-  deadline.unref();
-  await instance.stop();
-  await database?.stop();
-  logger.info('stopped');
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+await stopSignal;
+await instance.stop();
+await database?.stop();
+logger.info('stopped');
+process.exit(0);

@@ -7,9 +7,11 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import pg from 'pg';
 import request from 'supertest';
 import { PASSWORD, register } from './support/api.js';
 import { createTestDatabase } from './support/database.js';
+import { MIGRATION_LOCK } from '../src/db/migrate.js';
 import { isAlive, spawnServer } from './support/process.js';
 import { waitFor } from './support/sse.js';
 
@@ -104,25 +106,57 @@ describe('start-up', () => {
       await db.drop();
     }
   });
+
+  test('a SIGTERM during start-up lets the start finish, then drains: exit code 0, not death by the signal', async () => {
+    const db = await createTestDatabase();
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
+    const server = spawnServer({ DATABASE_URL: db.url });
+    try {
+      const migrating = async () =>
+        (await holder.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'postline-migrate' AND wait_event_type = 'Lock'`)).rowCount === 1;
+      await waitFor(migrating, 10_000, 'the start waiting for the migration lock');
+      server.child.kill('SIGTERM');
+      await waitFor(() => server.output.some((line) => line.includes('"msg":"shutting down"')), 5000, 'the signal heard');
+      await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()]);
+      assert.equal(await server.exited, 0, server.output.join('\n'));
+      assert.ok(server.output.some((line) => line.includes('"msg":"stopped"')));
+    } finally {
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
+      await holder.end();
+      await db.drop();
+    }
+  });
 });
 
 describe('npm start', () => {
-  // npm passes SIGTERM to its direct child only; `npm start` execs node, so that child is the server.
-  test('SIGTERM to npm stops the server it started; nothing is left running', async () => {
+  /** `npm start` signalled by `stop`: the server it started drains and stops, npm exits 0, nothing is left. */
+  async function stopsCleanly(stop: (npm: ReturnType<typeof spawnServer>) => void): Promise<void> {
     const db = await createTestDatabase();
-    const npm = spawnServer({ DATABASE_URL: db.url }, { command: ['npm', 'start'] });
+    const npm = spawnServer({ DATABASE_URL: db.url }, { command: ['npm', 'start'], detached: true });
     let pid = 0;
     try {
       await npm.listening;
       pid = Number(/"pid":(\d+)/.exec(npm.output.find((line) => line.includes('postline is listening'))!)![1]);
-      npm.child.kill('SIGTERM');
-      await npm.exited;
-      await waitFor(() => npm.output.some((line) => line.includes('"msg":"stopped"')), 10_000, 'the server to drain and stop');
-      await waitFor(() => !isAlive(pid), 5000, 'the server process to exit');
+      stop(npm);
+      assert.equal(await npm.exited, 0, `npm and the server exit 0, not by the signal:\n${npm.output.join('\n')}`);
+      assert.equal(npm.output.filter((line) => line.includes('"msg":"stopped"')).length, 1, 'the server drained and stopped once');
+      await waitFor(() => !isAlive(-npm.child.pid!), 5000, 'every process of the group to exit');
     } finally {
       if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
       await db.drop();
     }
+  }
+
+  // npm passes SIGTERM to its direct child only; `npm start` execs node, so that child is the server.
+  test('SIGTERM to npm stops the server it started; nothing is left running', async () => {
+    await stopsCleanly((npm) => npm.child.kill('SIGTERM'));
+  });
+
+  // The server gets SIGINT twice: from the terminal, and forwarded by npm.
+  test('Ctrl-C (SIGINT to the whole process group) drains the server once; nothing is left running', async () => {
+    await stopsCleanly((npm) => process.kill(-npm.child.pid!, 'SIGINT'));
   });
 });
 

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 /** The repository's sql/ folder, from src/db/ and from dist/db/ alike. */
 const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 /** Session advisory lock held while migrating, so instances starting together take turns. */
-const MIGRATION_LOCK = 8101821198551836530n; // 'postmigr' in ASCII
+export const MIGRATION_LOCK = 8101821198551836530n; // 'postmigr' in ASCII
 
 interface Migration {
   id: number;
