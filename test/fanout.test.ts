@@ -129,12 +129,23 @@ describe('across instances', () => {
     await listener.connect();
     // Notifications about the crowd (other tests' users may come and go meanwhile).
     const ids = new Set(crowd.map((user) => user.id));
-    const notices: Array<{ kind: string; userId?: string; changes?: Array<{ userId: string }> }> = [];
+    type Change = { userId: string; online: boolean };
+    const notices: Change[][] = [];
     listener.on('notification', (message) => {
-      const notice = JSON.parse(message.payload ?? '{}') as (typeof notices)[number];
-      const about = notice.changes?.map((change) => change.userId) ?? [notice.userId];
-      if (notice.kind.startsWith('presence') && about.some((id) => ids.has(id!))) notices.push(notice);
+      const notice = JSON.parse(message.payload ?? '{}') as { kind: string; changes?: Change[] } & Partial<Change>;
+      if (!notice.kind.startsWith('presence')) return;
+      const changes = notice.changes ?? [{ userId: notice.userId!, online: notice.online! }];
+      if (changes.some((change) => ids.has(change.userId))) notices.push(changes);
     });
+    // The notifications that announced every one of the crowd `online`: this listener may hear
+    // them after the watcher's stream has (its backend is woken separately), so wait for them.
+    const announcedIn = async (online: boolean) => {
+      const announced = () => new Set(notices.flat().filter((c) => c.online === online && ids.has(c.userId)).map((c) => c.userId));
+      await waitFor(() => announced().size === crowd.length, 5000, `every ${online ? 'arrival' : 'departure'} notified`);
+      const count = notices.length;
+      notices.length = 0;
+      return count;
+    };
     await listener.query('LISTEN postline_ephemeral');
     const heard = async (online: boolean) => {
       const seen = new Set<string>();
@@ -162,13 +173,14 @@ describe('across instances', () => {
       });
       await heard(true);
       // One notification per user before batching; now the held one, then one for the rest.
-      assert.ok(notices.length <= 2, `${notices.length} notifications for ${crowd.length} arrivals`);
-      notices.length = 0;
+      const arrivals = await announcedIn(true);
+      assert.ok(arrivals <= 2, `${arrivals} notifications for ${crowd.length} arrivals`);
       await queuedBehindOne(async () => {
         for (const stream of streams) stream.close();
       });
       await heard(false);
-      assert.ok(notices.length <= 2, `${notices.length} notifications for ${crowd.length} departures`);
+      const departures = await announcedIn(false);
+      assert.ok(departures <= 2, `${departures} notifications for ${crowd.length} departures`);
     } finally {
       watcherStream.close();
       await listener.end();
