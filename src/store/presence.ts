@@ -15,37 +15,36 @@ export async function removeInstance(pool: Pool, instanceId: string): Promise<vo
 
 /** Record that `userIds` are connected to this instance, and announce those who just came online. */
 export async function addConnections(pool: Pool, instanceId: string, userIds: string[]): Promise<void> {
-  await pool.query(
-    `INSERT INTO presence_connections (instance_id, user_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING`,
-    [instanceId, userIds],
-  );
-  await reconcile(pool, userIds);
+  for (const batch of batches(userIds)) await pool.query('SELECT postline_add_connections($1, $2::bigint[])', [instanceId, batch]);
 }
 
 /** Record that `userIds` left this instance, and announce offline those with no connection left. */
 export async function removeConnections(pool: Pool, instanceId: string, userIds: string[]): Promise<void> {
-  await pool.query('DELETE FROM presence_connections WHERE instance_id = $1 AND user_id = ANY ($2::bigint[])', [instanceId, userIds]);
-  await reconcile(pool, userIds);
+  for (const batch of batches(userIds)) await pool.query('SELECT postline_remove_connections($1, $2::bigint[])', [instanceId, batch]);
 }
 
 /** Make this instance's recorded connections exactly `userIds`, announcing whoever changed. */
 export async function replaceConnections(pool: Pool, instanceId: string, userIds: string[]): Promise<void> {
   await heartbeatInstance(pool, instanceId);
   const { rows } = await pool.query<{ user_id: string }>(
-    'DELETE FROM presence_connections WHERE instance_id = $1 AND user_id <> ALL ($2::bigint[]) RETURNING user_id',
+    'SELECT user_id FROM presence_connections WHERE instance_id = $1 AND user_id <> ALL ($2::bigint[])',
     [instanceId, userIds],
   );
+  await removeConnections(pool, instanceId, rows.map((row) => row.user_id));
   await addConnections(pool, instanceId, userIds);
-  await reconcile(pool, rows.map((row) => row.user_id));
 }
 
-/** Users reconciled per statement: each holds its users' advisory locks until it commits. */
-const RECONCILE_BATCH = 500;
+/** Users changed and reconciled per statement: each holds its users' advisory locks until it commits. */
+const BATCH = 500;
+
+function batches(userIds: string[]): string[][] {
+  const result: string[][] = [];
+  for (let i = 0; i < userIds.length; i += BATCH) result.push(userIds.slice(i, i + BATCH));
+  return result;
+}
 
 async function reconcile(pool: Pool, userIds: string[]): Promise<void> {
-  for (let i = 0; i < userIds.length; i += RECONCILE_BATCH) {
-    await pool.query('SELECT postline_reconcile_presence_many($1::bigint[])', [userIds.slice(i, i + RECONCILE_BATCH)]);
-  }
+  for (const batch of batches(userIds)) await pool.query('SELECT postline_reconcile_presence_many($1::bigint[])', [batch]);
 }
 
 /**
