@@ -137,8 +137,9 @@ describe('across instances', () => {
       const changes = notice.changes ?? [{ userId: notice.userId!, online: notice.online! }];
       if (changes.some((change) => ids.has(change.userId))) notices.push(changes);
     });
-    // The notifications that announced every one of the crowd `online`: this listener may hear
-    // them after the watcher's stream has (its backend is woken separately), so wait for them.
+    // How many notifications announced the crowd's arrivals (or departures), counted once all
+    // are heard: this listener may hear them after the watcher's stream has (its backend is
+    // woken separately).
     const announcedIn = async (online: boolean) => {
       const announced = () => new Set(notices.flat().filter((c) => c.online === online && ids.has(c.userId)).map((c) => c.userId));
       await waitFor(() => announced().size === crowd.length, 5000, `every ${online ? 'arrival' : 'departure'} notified`);
